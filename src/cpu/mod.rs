@@ -1,0 +1,1 @@
+//! The `cpu` device: every op as plain Rust, parallel over the batch with rayon.

@@ -1,0 +1,1 @@
+//! Reading audio and datasets, augmentation, and the batch loader.

@@ -1,0 +1,1 @@
+//! The `gpu` device: every op as a WGSL compute shader run through wgpu.

@@ -1,0 +1,7 @@
+//! wavnet: audio tagging from the raw waveform. A learnable Gabor filterbank and a 1-D CNN,
+//! forward and backward, on two devices: WGSL compute shaders through `wgpu` (`gpu`) and a
+//! plain-Rust rayon twin (`cpu`) that is the reference for every kernel.
+pub mod cpu;
+pub mod data;
+pub mod device;
+pub mod gpu;
