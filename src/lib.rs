@@ -5,3 +5,5 @@ pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod gpu;
+pub mod io;
+pub mod model;

@@ -1,0 +1,527 @@
+//! The model, written once against `Device`: Gabor filterbank front end, BatchNorm, blocks of
+//! [conv1d k=3 -> BatchNorm -> ReLU] x n -> max-pool 2, global mean+max pooling, dropout, linear,
+//! soft-target cross-entropy, AdamW. Forward and backward sit side by side.
+//!
+//! Shape legend: B batch, L samples (crop), F filters, W taps, T frames, C channels, K classes.
+use std::collections::BTreeMap;
+use std::f64::consts::PI;
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::{AdamW, Device};
+
+/// The architecture, read from the model file: other sizes need no code change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Sample rate the model runs at (input is resampled to it).
+    pub sample_rate: u32,
+    /// Number of complex Gabor filters (F).
+    pub filters: usize,
+    /// Filter length in taps (W, odd).
+    pub taps: usize,
+    /// Hop between frames, in samples (H).
+    pub hop: usize,
+    /// Mel-spaced initialisation range, Hz (the upper end is capped just below Nyquist).
+    pub fmin: f32,
+    pub fmax: f32,
+    /// Training crop length, seconds.
+    pub crop_seconds: f32,
+    /// Output channels of each block.
+    pub channels: Vec<usize>,
+    /// Conv -> BatchNorm -> ReLU layers per block.
+    pub convs_per_block: usize,
+    /// Dropout probability before the linear head.
+    pub dropout: f32,
+    /// Number of classes (K).
+    pub classes: usize,
+}
+
+impl Config {
+    /// `wavnet-s`, the default model, at the given sample rate and class count.
+    pub fn wavnet_s(sample_rate: u32, classes: usize) -> Config {
+        Config {
+            sample_rate,
+            filters: 64,
+            taps: 401,
+            hop: 160 * sample_rate as usize / 16000,
+            fmin: 60.0,
+            fmax: 7800.0,
+            crop_seconds: 2.0,
+            channels: vec![64, 128, 128, 256],
+            convs_per_block: 2,
+            dropout: 0.2,
+            classes,
+        }
+        .with_rate(sample_rate)
+    }
+
+    /// Sets the sample rate and caps the mel range just below Nyquist (97.5 %).
+    pub fn with_rate(mut self, sample_rate: u32) -> Config {
+        self.sample_rate = sample_rate;
+        self.fmax = self.fmax.min(0.975 * sample_rate as f32 / 2.0);
+        self
+    }
+
+    /// Crop length in samples (L).
+    pub fn crop(&self) -> usize {
+        (self.crop_seconds as f64 * self.sample_rate as f64).round() as usize
+    }
+
+    /// Frames after the filterbank for `l` samples: T = L / H + 1.
+    pub fn frames(&self, l: usize) -> usize {
+        l / self.hop + 1
+    }
+
+    /// Checks the config describes a model that can run; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.taps % 2 == 0 || self.taps < 3 {
+            return Err(format!("taps must be odd and >= 3, got {}", self.taps));
+        }
+        if self.filters == 0 || self.hop == 0 || self.classes < 2 || self.channels.is_empty() || self.convs_per_block == 0 {
+            return Err("filters, hop, channels and convs_per_block must be non-zero and classes >= 2".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        let t = self.frames(self.crop()) >> self.channels.len();
+        if t == 0 {
+            return Err(format!(
+                "crop of {} s leaves no frames after {} max-pools: use a longer crop",
+                self.crop_seconds,
+                self.channels.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        param_specs(self).iter().filter(|s| s.kind != Kind::Running).map(|s| s.shape.iter().product::<usize>()).sum()
+    }
+}
+
+fn mel(f: f64) -> f64 {
+    2595.0 * (1.0 + f / 700.0).log10()
+}
+fn imel(m: f64) -> f64 {
+    700.0 * (10f64.powf(m / 2595.0) - 1.0)
+}
+
+/// Mel-spaced Gabor initialisation (as in the PyTorch twin): (mu (F) rad/sample, sigma (F) samples).
+pub fn mel_init(cfg: &Config) -> (Vec<f32>, Vec<f32>) {
+    let (f, sr) = (cfg.filters, cfg.sample_rate as f64);
+    let (lo, hi) = (mel(cfg.fmin as f64), mel(cfg.fmax as f64));
+    let pts: Vec<f64> = (0..f + 2).map(|i| imel(lo + (hi - lo) * i as f64 / (f + 1) as f64)).collect();
+    let mu = (0..f).map(|i| (2.0 * PI * pts[i + 1] / sr) as f32).collect();
+    let sigma = (0..f)
+        .map(|i| (sr * (2.0 * 2f64.ln()).sqrt() / (PI * (pts[i + 2] - pts[i]))) as f32)
+        .collect();
+    (mu, sigma)
+}
+
+/// What a named tensor is, which decides initialisation and weight decay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Conv or linear weight: initialised U(-1/sqrt(fan_in), +), weight decay applies.
+    Weight { fan_in: usize },
+    /// Linear bias: U(-1/sqrt(fan_in), +), no decay.
+    Bias { fan_in: usize },
+    /// BatchNorm scale (1) or shift (0), no decay.
+    Norm { init: u8 },
+    /// Filterbank parameters (mel init), no decay.
+    Front,
+    /// BatchNorm running statistic (not trained; mean 0, var 1).
+    Running,
+}
+
+/// One named tensor of the model file.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub kind: Kind,
+}
+
+fn bn_specs(out: &mut Vec<Spec>, prefix: &str, c: usize) {
+    for (n, kind) in [
+        ("weight", Kind::Norm { init: 1 }),
+        ("bias", Kind::Norm { init: 0 }),
+        ("running_mean", Kind::Running),
+        ("running_var", Kind::Running),
+    ] {
+        out.push(Spec { name: format!("{prefix}.{n}"), shape: vec![c], kind });
+    }
+}
+
+/// Every tensor of the model, in a fixed order, with PyTorch names and layouts.
+pub fn param_specs(cfg: &Config) -> Vec<Spec> {
+    let f = cfg.filters;
+    let mut s = vec![
+        Spec { name: "front.mu".into(), shape: vec![f], kind: Kind::Front },
+        Spec { name: "front.sigma".into(), shape: vec![f], kind: Kind::Front },
+    ];
+    bn_specs(&mut s, "norm", f);
+    let mut cin = f;
+    for (i, &co) in cfg.channels.iter().enumerate() {
+        for j in 1..=cfg.convs_per_block {
+            let ci = if j == 1 { cin } else { co };
+            s.push(Spec { name: format!("body.{i}.conv{j}.weight"), shape: vec![co, ci, 3], kind: Kind::Weight { fan_in: ci * 3 } });
+            bn_specs(&mut s, &format!("body.{i}.bn{j}"), co);
+        }
+        cin = co;
+    }
+    s.push(Spec { name: "head.weight".into(), shape: vec![cfg.classes, cin], kind: Kind::Weight { fan_in: cin } });
+    s.push(Spec { name: "head.bias".into(), shape: vec![cfg.classes], kind: Kind::Bias { fan_in: cin } });
+    s
+}
+
+/// Initial values of every tensor (PyTorch's default init distributions), from a seed.
+pub fn init_tensors(cfg: &Config, seed: u64) -> BTreeMap<String, Vec<f32>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mu, sigma) = mel_init(cfg);
+    param_specs(cfg)
+        .into_iter()
+        .map(|s| {
+            let n: usize = s.shape.iter().product();
+            let v = match s.kind {
+                Kind::Weight { fan_in } | Kind::Bias { fan_in } => {
+                    let bound = 1.0 / (fan_in as f32).sqrt();
+                    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+                }
+                Kind::Norm { init } => vec![init as f32; n],
+                Kind::Running => vec![if s.name.ends_with("running_var") { 1.0 } else { 0.0 }; n],
+                Kind::Front => if s.name.ends_with("mu") { mu.clone() } else { sigma.clone() },
+            };
+            (s.name, v)
+        })
+        .collect()
+}
+
+/// A tensor on the device with its gradient and AdamW moments (trainable), or a running
+/// statistic (value only; the other buffers are empty).
+pub struct Tensor<D: Device> {
+    pub spec: Spec,
+    pub value: D::Buf,
+    pub grad: D::Buf,
+    pub m: D::Buf,
+    pub v: D::Buf,
+}
+
+/// An activation and its gradient, both (shape) on the device.
+pub struct Act<D: Device> {
+    pub v: D::Buf,
+    pub g: D::Buf,
+}
+
+/// One conv -> BatchNorm -> ReLU layer: parameter indices and activations.
+struct ConvLayer<D: Device> {
+    ci: usize,
+    co: usize,
+    t: usize,
+    w: usize,
+    bn: [usize; 4], // weight, bias, running_mean, running_var
+    conv: Act<D>,   // (B, Co, T)
+    bn_out: Act<D>, // (B, Co, T)
+    relu: Act<D>,   // (B, Co, T)
+    mean: D::Buf,   // (Co)
+    rstd: D::Buf,   // (Co)
+}
+
+struct Block<D: Device> {
+    layers: Vec<ConvLayer<D>>,
+    pool: Act<D>, // (B, Co, T/2)
+}
+
+/// The model on a device, with activations for a fixed batch size.
+pub struct Model<D: Device> {
+    pub dev: D,
+    pub cfg: Config,
+    /// Batch size the activations are allocated for.
+    pub batch: usize,
+    /// Samples per example (L).
+    pub len: usize,
+    pub tensors: Vec<Tensor<D>>,
+    /// AdamW steps taken.
+    pub step: u64,
+    x: D::Buf,         // (B, L)
+    kernel: Act<D>,    // (2F, W)
+    y: Act<D>,         // (B, 2F, T)
+    front: Act<D>,     // (B, F, T)
+    norm: Act<D>,      // (B, F, T)
+    norm_mean: D::Buf, // (F)
+    norm_rstd: D::Buf, // (F)
+    blocks: Vec<Block<D>>,
+    pooled: Act<D>,    // (B, C)
+    dropped: Act<D>,   // (B, C)
+    logits: Act<D>,    // (B, K)
+    targets: D::Buf,   // (B, K)
+    losses: D::Buf,    // (B)
+    /// Whether the last forward applied dropout (the head then reads `dropped`).
+    used_dropout: std::cell::Cell<Option<u32>>,
+}
+
+/// BatchNorm constants (PyTorch defaults).
+pub const BN_EPS: f32 = 1e-5;
+pub const BN_MOMENTUM: f32 = 0.1;
+
+impl<D: Device> Model<D> {
+    /// A model with the given tensor values (every tensor of `param_specs` must be present,
+    /// with its shape), activations for `batch` examples of `len` samples.
+    pub fn new(dev: D, cfg: Config, values: &BTreeMap<String, Vec<f32>>, batch: usize, len: usize) -> Result<Model<D>, String> {
+        cfg.validate()?;
+        let specs = param_specs(&cfg);
+        let mut tensors = Vec::with_capacity(specs.len());
+        for s in specs {
+            let n: usize = s.shape.iter().product();
+            let v = values.get(&s.name).ok_or_else(|| format!("tensor `{}` is missing", s.name))?;
+            if v.len() != n {
+                return Err(format!("tensor `{}` has {} values, expected {:?}", s.name, v.len(), s.shape));
+            }
+            let value = dev.alloc(n);
+            dev.upload(&value, v);
+            let trainable = s.kind != Kind::Running;
+            let k = if trainable { n } else { 0 };
+            tensors.push(Tensor { spec: s, value, grad: dev.alloc(k), m: dev.alloc(k), v: dev.alloc(k) });
+        }
+        let index = |name: &str| tensors.iter().position(|t| t.spec.name == name).expect("spec exists");
+        let act = |n: usize| Act { v: dev.alloc(n), g: dev.alloc(n) };
+        let (b, f, w) = (batch, cfg.filters, cfg.taps);
+        let mut t = cfg.frames(len);
+        if t >> cfg.channels.len() == 0 {
+            return Err(format!("{len} samples are too short for this model"));
+        }
+        let mut blocks = Vec::new();
+        let mut cin = f;
+        for (i, &co) in cfg.channels.iter().enumerate() {
+            let mut layers = Vec::new();
+            for j in 1..=cfg.convs_per_block {
+                let ci = if j == 1 { cin } else { co };
+                let bn = ["weight", "bias", "running_mean", "running_var"].map(|n| index(&format!("body.{i}.bn{j}.{n}")));
+                layers.push(ConvLayer {
+                    ci,
+                    co,
+                    t,
+                    w: index(&format!("body.{i}.conv{j}.weight")),
+                    bn,
+                    conv: act(b * co * t),
+                    bn_out: act(b * co * t),
+                    relu: act(b * co * t),
+                    mean: dev.alloc(co),
+                    rstd: dev.alloc(co),
+                });
+            }
+            t /= 2;
+            blocks.push(Block { layers, pool: act(b * co * t) });
+            cin = co;
+        }
+        let t0 = cfg.frames(len);
+        let k = cfg.classes;
+        Ok(Model {
+            x: dev.alloc(b * len),
+            kernel: act(2 * f * w),
+            y: act(b * 2 * f * t0),
+            front: act(b * f * t0),
+            norm: act(b * f * t0),
+            norm_mean: dev.alloc(f),
+            norm_rstd: dev.alloc(f),
+            blocks,
+            pooled: act(b * cin),
+            dropped: act(b * cin),
+            logits: act(b * k),
+            targets: dev.alloc(b * k),
+            losses: dev.alloc(b),
+            used_dropout: std::cell::Cell::new(None),
+            dev,
+            cfg,
+            batch,
+            len,
+            tensors,
+            step: 0,
+        })
+    }
+
+    fn idx(&self, name: &str) -> usize {
+        self.tensors.iter().position(|t| t.spec.name == name).unwrap_or_else(|| panic!("no tensor `{name}`"))
+    }
+    fn p(&self, name: &str) -> &D::Buf {
+        &self.tensors[self.idx(name)].value
+    }
+
+    /// Forward pass on `x` (B, L) (uploaded here). `train`: batch statistics (running
+    /// statistics updated) and dropout with masks from `dropout_seed`; else eval mode.
+    pub fn forward(&self, x: &[f32], train: bool, dropout_seed: u32) {
+        assert_eq!(x.len(), self.batch * self.len, "forward: input must be (batch, len)");
+        let d = &self.dev;
+        let (b, l, f, w, h) = (self.batch, self.len, self.cfg.filters, self.cfg.taps, self.cfg.hop);
+        let t0 = self.cfg.frames(l);
+        d.upload(&self.x, x);
+        d.gabor_forward(&self.kernel.v, self.p("front.mu"), self.p("front.sigma"), f, w);
+        d.filterbank_forward(&self.y.v, &self.x, &self.kernel.v, b, l, 2 * f, w, h, t0);
+        d.log_energy_forward(&self.front.v, &self.y.v, b, f, t0);
+        let nb = ["norm.weight", "norm.bias", "norm.running_mean", "norm.running_var"].map(|n| self.p(n));
+        d.batchnorm_forward(
+            &self.norm.v, &self.norm_mean, &self.norm_rstd, nb[2], nb[3], &self.front.v, nb[0], nb[1], b, f, t0, train,
+            BN_MOMENTUM, BN_EPS,
+        );
+        let mut h_in = &self.norm.v;
+        for blk in &self.blocks {
+            for ly in &blk.layers {
+                let (co, t) = (ly.co, ly.t);
+                let bn = ly.bn.map(|i| &self.tensors[i].value);
+                d.conv1d_forward(&ly.conv.v, h_in, &self.tensors[ly.w].value, b, ly.ci, co, t);
+                d.batchnorm_forward(
+                    &ly.bn_out.v, &ly.mean, &ly.rstd, bn[2], bn[3], &ly.conv.v, bn[0], bn[1], b, co, t, train, BN_MOMENTUM,
+                    BN_EPS,
+                );
+                d.relu_forward(&ly.relu.v, &ly.bn_out.v, b * co * t);
+                h_in = &ly.relu.v;
+            }
+            let last = blk.layers.last().expect("a block has layers");
+            d.maxpool_forward(&blk.pool.v, h_in, b, last.co, last.t);
+            h_in = &blk.pool.v;
+        }
+        let (c, tl) = self.last_shape();
+        d.globalpool_forward(&self.pooled.v, h_in, b, c, tl);
+        let p = self.cfg.dropout;
+        let head_in = if train && p > 0.0 {
+            d.dropout_forward(&self.dropped.v, &self.pooled.v, b * c, p, dropout_seed);
+            self.used_dropout.set(Some(dropout_seed));
+            &self.dropped.v
+        } else {
+            self.used_dropout.set(None);
+            &self.pooled.v
+        };
+        d.linear_forward(&self.logits.v, head_in, self.p("head.weight"), self.p("head.bias"), b, c, self.cfg.classes);
+    }
+
+    /// Channels and frames of the last block's output.
+    fn last_shape(&self) -> (usize, usize) {
+        let last = self.blocks.last().expect("a model has blocks").layers.last().expect("layers");
+        (last.co, last.t / 2)
+    }
+
+    /// Loss and every gradient for soft `targets` (B, K), after a train-mode `forward`.
+    pub fn backward(&self, targets: &[f32]) {
+        let d = &self.dev;
+        let (b, l, f, w, h, k) = (self.batch, self.len, self.cfg.filters, self.cfg.taps, self.cfg.hop, self.cfg.classes);
+        let t0 = self.cfg.frames(l);
+        let g = |name: &str| &self.tensors[self.idx(name)].grad;
+        d.upload(&self.targets, targets);
+        d.softmax_ce_forward_backward(&self.losses, &self.logits.g, &self.logits.v, &self.targets, b, k);
+        let (c, tl) = self.last_shape();
+        let seed = self.used_dropout.get();
+        let head_in = if seed.is_some() { &self.dropped } else { &self.pooled };
+        d.linear_backward(&head_in.g, g("head.weight"), g("head.bias"), &self.logits.g, &head_in.v, self.p("head.weight"), b, c, k);
+        if let Some(seed) = seed {
+            d.dropout_backward(&self.pooled.g, &self.dropped.g, b * c, self.cfg.dropout, seed);
+        }
+        let last_pool = &self.blocks.last().expect("blocks").pool;
+        d.globalpool_backward(&last_pool.g, &self.pooled.g, &last_pool.v, b, c, tl);
+        for (i, blk) in self.blocks.iter().enumerate().rev() {
+            let last = blk.layers.last().expect("layers");
+            d.maxpool_backward(&last.relu.g, &blk.pool.g, &last.relu.v, b, last.co, last.t);
+            for (j, ly) in blk.layers.iter().enumerate().rev() {
+                let (co, t) = (ly.co, ly.t);
+                let n = b * co * t;
+                d.relu_backward(&ly.bn_out.g, &ly.relu.g, &ly.relu.v, n);
+                let tw = &self.tensors[ly.bn[0]];
+                let tb = &self.tensors[ly.bn[1]];
+                d.batchnorm_backward(
+                    &ly.conv.g, &tw.grad, &tb.grad, &ly.bn_out.g, &ly.conv.v, &ly.mean, &ly.rstd, &tw.value, b, co, t,
+                );
+                // The input of this layer: the previous layer, the previous block's pool, or the norm.
+                let x_in = if j > 0 {
+                    &blk.layers[j - 1].relu
+                } else if i > 0 {
+                    &self.blocks[i - 1].pool
+                } else {
+                    &self.norm
+                };
+                let tw = &self.tensors[ly.w];
+                d.conv1d_backward(&x_in.g, &tw.grad, &ly.conv.g, &x_in.v, &tw.value, b, ly.ci, co, t);
+            }
+        }
+        d.batchnorm_backward(
+            &self.front.g, g("norm.weight"), g("norm.bias"), &self.norm.g, &self.front.v, &self.norm_mean, &self.norm_rstd,
+            self.p("norm.weight"), b, f, t0,
+        );
+        d.log_energy_backward(&self.y.g, &self.front.g, &self.y.v, b, f, t0);
+        d.filterbank_backward(&self.kernel.g, &self.y.g, &self.x, b, l, 2 * f, w, h, t0);
+        d.gabor_backward(g("front.mu"), g("front.sigma"), &self.kernel.g, self.p("front.mu"), self.p("front.sigma"), f, w);
+    }
+
+    /// One AdamW step on every trainable tensor; weight decay only on conv and linear weights.
+    pub fn adamw_step(&mut self, lr: f32, weight_decay: f32) {
+        self.step += 1;
+        let (b1, b2) = (0.9f32, 0.999f32);
+        let s = self.step as i32;
+        for t in self.tensors.iter().filter(|t| t.spec.kind != Kind::Running) {
+            let wd = if matches!(t.spec.kind, Kind::Weight { .. }) { weight_decay } else { 0.0 };
+            let hp = AdamW { lr, beta1: b1, beta2: b2, eps: 1e-8, weight_decay: wd, bc1: 1.0 - b1.powi(s), bc2: 1.0 - b2.powi(s) };
+            let n = t.spec.shape.iter().product();
+            self.dev.adamw_step(&t.value, &t.m, &t.v, &t.grad, n, &hp);
+        }
+    }
+
+    /// Mean loss of the valid `rows` of the last backward (reads back B floats).
+    pub fn loss(&self, rows: usize) -> f32 {
+        let l = self.dev.download(&self.losses);
+        l[..rows].iter().sum::<f32>() / rows as f32
+    }
+
+    /// Logits (B, K) of the last forward.
+    pub fn logits(&self) -> Vec<f32> {
+        self.dev.download(&self.logits.v)
+    }
+
+    /// An activation of the last forward by name: front, norm, block{i}, pooled, logits.
+    pub fn activation(&self, name: &str) -> Option<Vec<f32>> {
+        let buf = match name {
+            "front" => &self.front.v,
+            "norm" => &self.norm.v,
+            "pooled" => &self.pooled.v,
+            "logits" => &self.logits.v,
+            _ => &self.blocks.get(name.strip_prefix("block")?.parse::<usize>().ok()?)?.pool.v,
+        };
+        Some(self.dev.download(buf))
+    }
+
+    /// Current values of every tensor (parameters and running statistics), by name.
+    pub fn values(&self) -> BTreeMap<String, Vec<f32>> {
+        self.tensors.iter().map(|t| (t.spec.name.clone(), self.dev.download(&t.value))).collect()
+    }
+
+    /// Gradients of every trainable tensor, by name.
+    pub fn grads(&self) -> BTreeMap<String, Vec<f32>> {
+        self.tensors
+            .iter()
+            .filter(|t| t.spec.kind != Kind::Running)
+            .map(|t| (t.spec.name.clone(), self.dev.download(&t.grad)))
+            .collect()
+    }
+
+    /// AdamW moments (m, v) of every trainable tensor, by name, for checkpoints.
+    pub fn moments(&self) -> BTreeMap<String, (Vec<f32>, Vec<f32>)> {
+        self.tensors
+            .iter()
+            .filter(|t| t.spec.kind != Kind::Running)
+            .map(|t| (t.spec.name.clone(), (self.dev.download(&t.m), self.dev.download(&t.v))))
+            .collect()
+    }
+
+    /// Restores AdamW moments and the step count (from a checkpoint).
+    pub fn set_moments(&mut self, moments: &BTreeMap<String, (Vec<f32>, Vec<f32>)>, step: u64) -> Result<(), String> {
+        for t in self.tensors.iter().filter(|t| t.spec.kind != Kind::Running) {
+            let (m, v) = moments.get(&t.spec.name).ok_or_else(|| format!("optimizer state for `{}` is missing", t.spec.name))?;
+            let n: usize = t.spec.shape.iter().product();
+            if m.len() != n || v.len() != n {
+                return Err(format!("optimizer state for `{}` has the wrong size", t.spec.name));
+            }
+            self.dev.upload(&t.m, m);
+            self.dev.upload(&t.v, v);
+        }
+        self.step = step;
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use std::path::PathBuf;
+
+/// `../shared` beside the repository (the data and golden values are read in place).
+pub fn shared() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    assert!(p.is_dir(), "{} is missing: the tests read real data and golden values from ../shared", p.display());
+    p
+}
+
+/// Asserts |got - want| <= atol + rtol |want| element-wise; names the first mismatch.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} != {}", got.len(), want.len());
+    let mut bad = 0;
+    let mut first = None;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if !((g - w).abs() <= atol + rtol * w.abs()) {
+            bad += 1;
+            first.get_or_insert((i, *g, *w));
+        }
+    }
+    if let Some((i, g, w)) = first {
+        panic!("{what}: {bad} of {} values differ; first at index {i}: got {g}, want {w} (atol {atol}, rtol {rtol})", got.len());
+    }
+}
+
+/// Compares with a tolerance relative to the reference's largest magnitude.
+pub fn assert_close_scaled(what: &str, got: &[f32], want: &[f32], rel: f32) {
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    assert_close(what, got, want, rel * scale, 0.0);
+}
