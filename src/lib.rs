@@ -1,9 +1,15 @@
 //! wavnet: audio tagging from the raw waveform. A learnable Gabor filterbank and a 1-D CNN,
 //! forward and backward, on two devices: WGSL compute shaders through `wgpu` (`gpu`) and a
 //! plain-Rust rayon twin (`cpu`) that is the reference for every kernel.
+pub mod backend;
+pub mod bench;
+pub mod cli;
 pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod gpu;
 pub mod io;
+pub mod metrics;
 pub mod model;
+pub mod tag;
+pub mod train;

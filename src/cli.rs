@@ -1,0 +1,343 @@
+//! The command line: `wavnet train | tag | eval | info | bench`. Doc comments are `--help`.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::{AnyDevice, DeviceKind};
+use crate::data::{AugmentConfig, DatasetOptions, Layout, PadMode, Selection};
+
+/// Audio tagging from the raw waveform: a learnable Gabor filterbank and a 1-D CNN, trained
+/// with hand-written WGSL compute shaders (any GPU through wgpu) or plain Rust on the CPU.
+#[derive(Parser, Debug)]
+#[command(name = "wavnet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+    /// Worker threads for the cpu device and the loader (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Train a model on a labelled set of recordings.
+    ///
+    /// DATA is a folder with one sub-folder per class, a CSV manifest `fname,label[,fold][,split]`
+    /// (fname relative to the CSV), or FSDKaggle2018 as distributed. Writes OUT/best.safetensors
+    /// (best validation accuracy) and OUT/last.safetensors (a checkpoint with the optimizer
+    /// state, for --resume).
+    Train(TrainArgs),
+    /// Tag recordings: top-k labels with probabilities per file, as CSV.
+    ///
+    /// Folders are searched recursively for audio files. Long files are cut into windows of the
+    /// model's crop length with 50 % overlap and the window probabilities averaged. A file that
+    /// fails is reported on stderr and the run goes on; the exit code is 1 if any failed.
+    Tag(TagArgs),
+    /// Score a model on a labelled set: accuracy, MAP@3, per-class scores, confusion matrix.
+    Eval(EvalArgs),
+    /// Print the compute adapters found and the device `--device auto` picks.
+    Info,
+    /// Measure training and inference throughput (seconds of audio per second) of the default
+    /// model on each device, beside the PyTorch twin when torch is installed.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// Dataset layout (auto detects folders, CSV manifests and FSDKaggle2018).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: LayoutArg,
+    /// FSDKaggle2018: train on manually verified labels only.
+    #[arg(long)]
+    pub verified_only: bool,
+    /// FSDKaggle2018: loss weight of clips whose label is not manually verified.
+    #[arg(long, default_value_t = 1.0)]
+    pub unverified_weight: f32,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LayoutArg {
+    Auto,
+    Folders,
+    Manifest,
+    Fsdkaggle,
+}
+
+impl DataArgs {
+    fn options(&self) -> DatasetOptions {
+        DatasetOptions {
+            layout: match self.layout {
+                LayoutArg::Auto => Layout::Auto,
+                LayoutArg::Folders => Layout::Folders,
+                LayoutArg::Manifest => Layout::Manifest,
+                LayoutArg::Fsdkaggle => Layout::FsdKaggle,
+            },
+            verified_only: self.verified_only,
+            unverified_weight: self.unverified_weight,
+            ..DatasetOptions::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Dataset: a class-per-folder directory, a CSV manifest, or an FSDKaggle2018 folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder for best.safetensors and last.safetensors.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data_opts: DataArgs,
+    /// Validate on this fold (the `fold` column); train on the others.
+    #[arg(long, conflicts_with = "val_split")]
+    pub val_fold: Option<u32>,
+    /// Validate on the rows whose `split` column has this value (e.g. test); train on the rest.
+    #[arg(long)]
+    pub val_split: Option<String>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceKind,
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    /// AdamW weight decay (conv and linear weights only).
+    #[arg(long, default_value_t = 1e-2)]
+    pub weight_decay: f32,
+    /// Fraction of the steps spent on linear warm-up before cosine decay.
+    #[arg(long, default_value_t = 0.05)]
+    pub warmup: f32,
+    /// Seed for initialisation, shuffling, crops, augmentation and dropout; `cpu` runs are
+    /// bit-for-bit repeatable with the same seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sample rate of the model; audio is resampled to it.
+    #[arg(long, default_value_t = 16000)]
+    pub sample_rate: u32,
+    /// Training crop length in seconds (shorter clips are padded).
+    #[arg(long, default_value_t = 2.0)]
+    pub crop: f32,
+    /// Padding of clips shorter than the crop: zeros (random offset in training, centred for
+    /// validation) or repeat.
+    #[arg(long, value_enum, default_value = "zeros")]
+    pub pad: PadArg,
+    /// Architecture as a JSON file (fields of the default model: sample_rate, filters, taps,
+    /// hop, fmin, fmax, crop_seconds, channels, convs_per_block, dropout, classes).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Start from a trained model (transfer learning); a head of another size is re-initialised.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Dropout before the classifier (default: the model's, 0.2).
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Label smoothing amount.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f32,
+    /// Augmentation: `none`, `default`, or a JSON file of augmentation settings.
+    #[arg(long, default_value = "none")]
+    pub augment: String,
+    /// Sample batches class-balanced instead of uniformly.
+    #[arg(long)]
+    pub balanced: bool,
+    /// Continue a killed run from OUT/last.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+    /// Check every file before training and stop if any is unusable.
+    #[arg(long)]
+    pub strict: bool,
+    /// Read the loss back every N steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+    /// Memory for the decoded-audio cache, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub cache_mb: usize,
+    /// Also cache decoded audio on disk in this folder.
+    #[arg(long)]
+    pub disk_cache: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PadArg {
+    Zeros,
+    Repeat,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Files or folders to tag.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model file (.safetensors) from `wavnet train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labels per file.
+    #[arg(long, short = 'k', default_value_t = 3)]
+    pub top_k: usize,
+    /// Write the CSV here instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceKind,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub data_opts: DataArgs,
+    /// Score the rows whose `split` column has this value.
+    #[arg(long, conflicts_with = "fold")]
+    pub split: Option<String>,
+    /// Score the rows of this fold.
+    #[arg(long)]
+    pub fold: Option<u32>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceKind,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Print JSON instead of a report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Devices to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,gpu")]
+    pub device: Vec<DeviceKind>,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Seconds of audio per example.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f32,
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// The PyTorch twin to run beside (needs `pip install torch`).
+    #[arg(long)]
+    pub torch: Option<PathBuf>,
+}
+
+fn augment_config(spec: &str) -> Result<AugmentConfig> {
+    Ok(match spec {
+        "none" => AugmentConfig::none(),
+        "default" => AugmentConfig::default(),
+        path => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--augment {path}: not `none`, `default`, or a readable JSON file"))?;
+            serde_json::from_str(&text).with_context(|| format!("{path}: not augmentation settings"))?
+        }
+    })
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot size the thread pool")?;
+    }
+    match cli.command {
+        Cmd::Train(a) => {
+            let selection = match (a.val_fold, &a.val_split) {
+                (Some(k), _) => Selection::ValFold(k),
+                (None, Some(s)) => Selection::ValSplit(s.clone()),
+                (None, None) => Selection::All,
+            };
+            let o = crate::train::TrainOptions {
+                data: a.data,
+                out: a.out,
+                dataset: a.data_opts.options(),
+                selection,
+                epochs: a.epochs,
+                batch: a.batch,
+                lr: a.lr,
+                weight_decay: a.weight_decay,
+                warmup: a.warmup,
+                seed: a.seed,
+                sample_rate: a.sample_rate,
+                crop_seconds: a.crop,
+                config: a.config,
+                init: a.init,
+                dropout: a.dropout,
+                label_smoothing: a.label_smoothing,
+                augment: augment_config(&a.augment)?,
+                balanced: a.balanced,
+                pad: match a.pad {
+                    PadArg::Zeros => PadMode::Zeros,
+                    PadArg::Repeat => PadMode::Repeat,
+                },
+                resume: a.resume,
+                strict: a.strict,
+                log_every: a.log_every,
+                cache_bytes: a.cache_mb << 20,
+                disk_cache: a.disk_cache,
+                quiet: a.quiet,
+            };
+            AnyDevice::open(a.device)?.run(crate::train::TrainTask(o))?;
+            Ok(0)
+        }
+        Cmd::Tag(a) => {
+            let o = crate::tag::TagOptions { inputs: a.inputs, model: a.model, top_k: a.top_k, output: a.output, batch: a.batch };
+            let r = AnyDevice::open(a.device)?.run(crate::tag::TagTask(o))?;
+            eprintln!("tagged {} file(s), {} failed", r.tagged, r.failed.len());
+            Ok(if r.failed.is_empty() { 0 } else { 1 })
+        }
+        Cmd::Eval(a) => {
+            let o = crate::tag::EvalOptions {
+                model: a.model,
+                data: a.data,
+                dataset: a.data_opts.options(),
+                split: a.split,
+                fold: a.fold,
+                batch: a.batch,
+                json: a.json,
+            };
+            AnyDevice::open(a.device)?.run(crate::tag::EvalTask(o))?;
+            Ok(0)
+        }
+        Cmd::Info => {
+            println!("wavnet {}", env!("CARGO_PKG_VERSION"));
+            let adapters = crate::gpu::list_adapters();
+            if adapters.is_empty() {
+                println!("no GPU adapters found (install Mesa's Vulkan driver for a software one: apt-get install mesa-vulkan-drivers libvulkan1)");
+            }
+            for a in &adapters {
+                println!("adapter: {a}");
+            }
+            println!("cpu: {} threads", rayon::current_num_threads());
+            println!("--device auto picks: {}", AnyDevice::open(DeviceKind::Auto)?.name());
+            Ok(0)
+        }
+        Cmd::Bench(a) => {
+            crate::bench::bench(&crate::bench::BenchOptions {
+                devices: a.device,
+                batch: a.batch,
+                seconds: a.seconds,
+                steps: a.steps,
+                torch: a.torch,
+            })?;
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,430 @@
+//! `wavnet train`: the training loop, written once against `Device`. AdamW with a linear
+//! warm-up then cosine decay, per-epoch validation (loss, accuracy, MAP@3), best and last model
+//! files, and `--resume` from the last completed epoch with nothing lost.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::backend::DeviceTask;
+use crate::data::{AugmentConfig, Dataset, DatasetOptions, Loader, LoaderConfig, PadMode, Problem, Selection};
+use crate::device::{hash_u32, Device};
+use crate::io::{load_model, save_model};
+use crate::metrics::{softmax_rows, Scores};
+use crate::model::{init_tensors, Config, Model};
+
+/// Everything `wavnet train` needs; the CLI fills it in.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub dataset: DatasetOptions,
+    pub selection: Selection,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub weight_decay: f32,
+    /// Fraction of all steps spent warming the learning rate up from 0.
+    pub warmup: f32,
+    pub seed: u64,
+    pub sample_rate: u32,
+    pub crop_seconds: f32,
+    /// A JSON `Config` replacing the default architecture.
+    pub config: Option<PathBuf>,
+    /// Start from a trained model (transfer learning): every tensor but a head of another size.
+    pub init: Option<PathBuf>,
+    pub dropout: Option<f32>,
+    pub label_smoothing: f32,
+    pub augment: AugmentConfig,
+    pub balanced: bool,
+    pub pad: PadMode,
+    pub resume: bool,
+    pub strict: bool,
+    /// Read the loss back every this many steps.
+    pub log_every: usize,
+    pub cache_bytes: usize,
+    pub disk_cache: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// What one epoch measured.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub val_map3: Option<f64>,
+    pub seconds: f64,
+    /// Seconds of audio trained on per second of wall time.
+    pub audio_per_second: f64,
+}
+
+/// The learning rate at `step` (0-based) of `total`: linear warm-up over `warmup` steps, then
+/// cosine decay to 0.
+pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f32) -> f32 {
+    if step < warmup {
+        return lr * (step + 1) as f32 / warmup as f32;
+    }
+    let span = total.saturating_sub(warmup).max(1);
+    let p = ((step - warmup) as f32 / span as f32).min(1.0);
+    0.5 * lr * (1.0 + (std::f32::consts::PI * p).cos())
+}
+
+/// The per-step dropout seed: a function of the run seed and the step only (bit-for-bit resume).
+pub fn dropout_seed(seed: u64, step: u64) -> u32 {
+    hash_u32(hash_u32(seed as u32 ^ (seed >> 32) as u32) ^ step as u32)
+}
+
+/// Runs `wavnet train` on a device.
+pub struct TrainTask(pub TrainOptions);
+
+impl DeviceTask for TrainTask {
+    type Out = Result<()>;
+    fn run<D: Device>(self, dev: D) -> Result<()> {
+        train(dev, &self.0)
+    }
+}
+
+fn say(quiet: bool, msg: impl AsRef<str>) {
+    if !quiet {
+        eprintln!("{}", msg.as_ref());
+    }
+}
+
+/// Label list and config of the run: from a checkpoint (resume), a model to start from, a
+/// config file, or the default model.
+fn run_config(o: &TrainOptions, labels: &[String]) -> Result<Config> {
+    let mut cfg = if let Some(p) = &o.config {
+        let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the config", p.display()))?;
+        let mut c: Config = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a model config (see `wavnet train --help` for the fields)", p.display()))?;
+        c.classes = labels.len();
+        c
+    } else if let Some(p) = &o.init {
+        let mut c = load_model(p)?.cfg;
+        c.classes = labels.len();
+        c
+    } else {
+        let mut c = Config::wavnet_s(o.sample_rate, labels.len());
+        c.crop_seconds = o.crop_seconds;
+        c
+    };
+    if let Some(p) = o.dropout {
+        cfg.dropout = p;
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!("model config: {e}"))?;
+    Ok(cfg)
+}
+
+/// Initial tensor values: fresh, or from `--init` (every tensor whose shape matches; the
+/// classifier head is re-initialised when the class count differs).
+fn initial_values(o: &TrainOptions, cfg: &Config) -> Result<(BTreeMap<String, Vec<f32>>, Vec<String>)> {
+    let mut values = init_tensors(cfg, o.seed);
+    let mut notes = Vec::new();
+    if let Some(p) = &o.init {
+        let f = load_model(p)?;
+        for (name, v) in values.iter_mut() {
+            match f.values.get(name) {
+                Some(src) if src.len() == v.len() => v.copy_from_slice(src),
+                _ => notes.push(name.clone()),
+            }
+        }
+    }
+    Ok((values, notes))
+}
+
+pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&o.out).with_context(|| format!("{}: cannot create the output folder", o.out.display()))?;
+    let ckpt_path = o.out.join("last.safetensors");
+    let best_path = o.out.join("best.safetensors");
+    let resume = if o.resume {
+        if !ckpt_path.exists() {
+            bail!("{}: no checkpoint to resume from (run without --resume to start)", ckpt_path.display());
+        }
+        Some(load_model(&ckpt_path)?)
+    } else {
+        None
+    };
+
+    let mut dopts = o.dataset.clone();
+    if let Some(r) = &resume {
+        dopts.labels = Some(r.labels.clone());
+    } else if o.init.is_some() && dopts.labels.is_none() {
+        // transfer learning keeps the new data's own labels
+    }
+    let ds = Dataset::open(&o.data, &dopts).with_context(|| format!("{}: cannot read the dataset", o.data.display()))?;
+    if ds.labels.len() < 2 {
+        bail!("{}: found {} class(es); training needs at least 2", o.data.display(), ds.labels.len());
+    }
+    for p in &ds.skipped {
+        say(o.quiet, format!("skipping {p}"));
+    }
+    let (train_idx, val_idx) = ds.select(&o.selection);
+    if train_idx.is_empty() {
+        bail!("{}: the selection leaves no training clips (check --val-fold / --val-split)", o.data.display());
+    }
+    if train_idx.len() < o.batch {
+        bail!("{} training clips is fewer than one batch of {}: lower --batch", train_idx.len(), o.batch);
+    }
+    let labels = ds.labels.clone();
+    let cfg = match &resume {
+        Some(r) => r.cfg.clone(),
+        None => run_config(o, &labels)?,
+    };
+    let crop = cfg.crop();
+    let (values, reinit) = match &resume {
+        Some(r) => (r.values.clone(), vec![]),
+        None => initial_values(o, &cfg)?,
+    };
+    if o.init.is_some() && !reinit.is_empty() {
+        say(o.quiet, format!("transfer: re-initialised {} (shapes differ)", reinit.join(", ")));
+    }
+    let mut model = Model::new(dev, cfg.clone(), &values, o.batch, crop).map_err(anyhow::Error::msg)?;
+    let mut history: Vec<EpochLog> = Vec::new();
+    let mut start_epoch = 0;
+    let mut best: Option<(f64, f64)> = None;
+    if let Some(r) = &resume {
+        let st = r.train_state.clone().context("the checkpoint has no training state")?;
+        model.set_moments(&r.moments, st["step"].as_u64().unwrap_or(0)).map_err(anyhow::Error::msg)?;
+        start_epoch = st["epochs_done"].as_u64().unwrap_or(0) as usize;
+        history = serde_json::from_value(st["history"].clone()).unwrap_or_default();
+        best = st["best"].as_array().map(|a| (a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0)));
+        say(o.quiet, format!("resuming after epoch {start_epoch} (step {})", model.step));
+    }
+
+    let ds = Arc::new(ds);
+    let loader = Loader::new(
+        ds.clone(),
+        LoaderConfig {
+            sample_rate: cfg.sample_rate,
+            crop,
+            batch: o.batch,
+            seed: o.seed,
+            augment: o.augment.clone(),
+            balanced: o.balanced,
+            pad: o.pad,
+            threads: None,
+            cache_bytes: o.cache_bytes,
+            disk_cache: o.disk_cache.clone(),
+        },
+    );
+    if o.strict {
+        let mut all = train_idx.clone();
+        all.extend(&val_idx);
+        let problems = loader.preload(&all);
+        if !ds.skipped.is_empty() || !problems.is_empty() {
+            let list: Vec<String> = ds.skipped.iter().chain(&problems).map(|p| format!("  {p}")).collect();
+            bail!("--strict: {} unusable file(s), nothing trained:\n{}", list.len(), list.join("\n"));
+        }
+    }
+
+    say(
+        o.quiet,
+        format!(
+            "training {} parameters on {}: {} train / {} validation clips, {} classes, {} Hz, crop {} s, batch {}",
+            cfg.parameter_count(),
+            model.dev.name(),
+            train_idx.len(),
+            val_idx.len(),
+            labels.len(),
+            cfg.sample_rate,
+            cfg.crop_seconds,
+            o.batch
+        ),
+    );
+    let steps_per_epoch = train_idx.len() / o.batch;
+    let total = steps_per_epoch * o.epochs;
+    let warmup = ((o.warmup * total as f32).round() as usize).max(1);
+    let summary_base = json!({
+        "data": o.data.display().to_string(),
+        "train_clips": train_idx.len(),
+        "val_clips": val_idx.len(),
+        "batch": o.batch,
+        "lr": o.lr,
+        "weight_decay": o.weight_decay,
+        "epochs": o.epochs,
+        "seed": o.seed,
+        "device": model.dev.name(),
+    });
+
+    for epoch in start_epoch..o.epochs {
+        let t0 = Instant::now();
+        let bar = progress_bar(o.quiet, steps_per_epoch, epoch, o.epochs);
+        let (mut loss_sum, mut loss_n, mut clips) = (0.0f64, 0usize, 0usize);
+        for batch in loader.train_epoch(&train_idx, epoch) {
+            let step = model.step as usize;
+            let lr = lr_at(step, total, warmup, o.lr);
+            let y = smooth(&batch.y, labels.len(), o.label_smoothing);
+            model.forward(&batch.x, true, dropout_seed(o.seed, model.step));
+            model.backward(&y);
+            model.adamw_step(lr, o.weight_decay);
+            clips += batch.rows;
+            if (step + 1) % o.log_every.max(1) == 0 {
+                let l = model.loss(batch.rows) as f64;
+                if !l.is_finite() {
+                    bail!("the loss became {l} at step {}: lower --lr (now {})", step + 1, o.lr);
+                }
+                loss_sum += l;
+                loss_n += 1;
+                let rate = clips as f64 * cfg.crop_seconds as f64 / t0.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {:.4}  lr {:.2e}  {:.0} s audio/s", loss_sum / loss_n as f64, lr, rate));
+            }
+            bar.inc(1);
+        }
+        model.dev.sync();
+        bar.finish_and_clear();
+        if loss_n == 0 {
+            loss_sum = model.loss(o.batch) as f64;
+            loss_n = 1;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let mut log = EpochLog {
+            epoch: epoch + 1,
+            train_loss: loss_sum / loss_n as f64,
+            val_loss: None,
+            val_accuracy: None,
+            val_map3: None,
+            seconds: secs,
+            audio_per_second: clips as f64 * cfg.crop_seconds as f64 / secs,
+        };
+        let mut line = format!(
+            "epoch {:>3}/{}  train loss {:.4}  {:.1} s  {:.0} s audio/s",
+            epoch + 1,
+            o.epochs,
+            log.train_loss,
+            secs,
+            log.audio_per_second
+        );
+        let metric = if !val_idx.is_empty() {
+            let (probs, ys) = predict(&model, &loader, &val_idx);
+            let s = Scores::compute(&probs, &ys, labels.len());
+            line += &format!("  val loss {:.4}  acc {:.2} %  MAP@3 {:.4}", s.loss, 100.0 * s.accuracy, s.map3);
+            log.val_loss = Some(s.loss);
+            log.val_accuracy = Some(s.accuracy);
+            log.val_map3 = Some(s.map3);
+            (s.accuracy, s.map3)
+        } else {
+            (0.0, -log.train_loss)
+        };
+        say(o.quiet, &line);
+        history.push(log);
+        let is_best = best.is_none_or(|b| metric > b);
+        if is_best {
+            best = Some(metric);
+        }
+        let summary = {
+            let mut s = summary_base.clone();
+            s["epochs_done"] = json!(epoch + 1);
+            s["history"] = json!(history);
+            s["seconds"] = json!(started.elapsed().as_secs_f64());
+            s
+        };
+        if is_best {
+            let mut s = summary.clone();
+            s["best_epoch"] = json!(epoch + 1);
+            save_model(&best_path, &model, &labels, &s, None)?;
+        }
+        let state = json!({ "epochs_done": epoch + 1, "history": history, "best": best.map(|b| [b.0, b.1]) });
+        save_model(&ckpt_path, &model, &labels, &summary, Some(&state))?;
+    }
+
+    let failures: Vec<Problem> = loader.failures();
+    if !failures.is_empty() || !ds.skipped.is_empty() {
+        eprintln!("skipped {} file(s) that could not be used:", failures.len() + ds.skipped.len());
+        for p in ds.skipped.iter().chain(&failures) {
+            eprintln!("  {p}");
+        }
+    }
+    let stats = loader.cache_stats();
+    say(o.quiet, format!("decoded-audio cache: {stats:?}"));
+    say(
+        o.quiet,
+        format!(
+            "done in {:.1} s: best model {}, last {}",
+            started.elapsed().as_secs_f64(),
+            best_path.display(),
+            ckpt_path.display()
+        ),
+    );
+    Ok(())
+}
+
+/// Label smoothing: each row becomes (1 - a) y + a * sum(y) / K.
+fn smooth(y: &[f32], k: usize, a: f32) -> Vec<f32> {
+    if a == 0.0 {
+        return y.to_vec();
+    }
+    let mut out = y.to_vec();
+    for row in out.chunks_mut(k) {
+        let s: f32 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v = (1.0 - a) * *v + a * s / k as f32);
+    }
+    out
+}
+
+fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+    bar
+}
+
+/// Eval-mode probabilities (N, K) for the clips `indices` (centre crops) and their labels.
+pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, indices: &[usize]) -> (Vec<f32>, Vec<usize>) {
+    let k = model.cfg.classes;
+    let mut probs = Vec::with_capacity(indices.len() * k);
+    let mut labels = Vec::with_capacity(indices.len());
+    for batch in loader.eval_pass(indices) {
+        model.forward(&batch.x, false, 0);
+        let p = softmax_rows(&model.logits(), k);
+        probs.extend_from_slice(&p[..batch.rows * k]);
+        for r in 0..batch.rows {
+            let row = &batch.y[r * k..(r + 1) * k];
+            labels.push(crate::metrics::ranked(row)[0]);
+        }
+    }
+    (probs, labels)
+}
+
+/// Loads a model file onto a device for inference with `batch` examples per pass.
+pub fn load_for_inference<D: Device>(dev: D, path: &Path, batch: usize) -> Result<(Model<D>, Vec<String>)> {
+    let f = load_model(path)?;
+    let crop = f.cfg.crop();
+    let model = Model::new(dev, f.cfg, &f.values, batch, crop)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((model, f.labels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        let (total, warm) = (100, 5);
+        assert!((lr_at(0, total, warm, 1.0) - 0.2).abs() < 1e-6);
+        assert!((lr_at(4, total, warm, 1.0) - 1.0).abs() < 1e-6);
+        assert!((lr_at(5, total, warm, 1.0) - 1.0).abs() < 1e-6);
+        assert!(lr_at(52, total, warm, 1.0) < 0.55 && lr_at(52, total, warm, 1.0) > 0.45);
+        assert!(lr_at(99, total, warm, 1.0) < 1e-3);
+    }
+
+    #[test]
+    fn smoothing_keeps_the_row_sum() {
+        let y = smooth(&[1.0, 0.0, 0.0, 0.0, 0.5, 0.0], 3, 0.3);
+        assert!((y[0] - 0.8).abs() < 1e-6 && (y[1] - 0.1).abs() < 1e-6);
+        assert!((y[3..].iter().sum::<f32>() - 0.5).abs() < 1e-6);
+    }
+}
