@@ -162,6 +162,9 @@ pub struct TrainArgs {
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Stop after this many epochs as if killed (tests `--resume`).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -284,6 +287,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 cache_bytes: a.cache_mb << 20,
                 disk_cache: a.disk_cache,
                 quiet: a.quiet,
+                stop_after: a.stop_after,
             };
             AnyDevice::open(a.device)?.run(crate::train::TrainTask(o))?;
             Ok(0)

@@ -48,6 +48,8 @@ pub struct TrainOptions {
     pub cache_bytes: usize,
     pub disk_cache: Option<PathBuf>,
     pub quiet: bool,
+    /// Stop after this many epochs, as if killed (for testing `--resume`).
+    pub stop_after: Option<usize>,
 }
 
 /// What one epoch measured.
@@ -331,6 +333,10 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         }
         let state = json!({ "epochs_done": epoch + 1, "history": history, "best": best.map(|b| [b.0, b.1]) });
         save_model(&ckpt_path, &model, &labels, &summary, Some(&state))?;
+        if o.stop_after == Some(epoch + 1) {
+            say(o.quiet, format!("stopping after epoch {} (--stop-after)", epoch + 1));
+            return Ok(());
+        }
     }
 
     let failures: Vec<Problem> = loader.failures();

@@ -1,0 +1,155 @@
+//! Whole-program tests: the real `wavnet` binary trains on a small generated set of separable
+//! sounds, tags and evaluates it, resumes a killed run, and survives broken files.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use rand::{Rng, SeedableRng};
+use wavnet::data::audio::write_wav;
+
+const SR: u32 = 16000;
+const CLASSES: [&str; 3] = ["low_tone", "high_tone", "noise"];
+
+/// One clip of a class: a 300 Hz or 2500 Hz tone with random phase, level and length, or noise.
+fn clip(class: usize, rng: &mut impl Rng) -> Vec<f32> {
+    let n = rng.random_range(6000..12000);
+    let amp = rng.random_range(0.2..0.8f32);
+    let phase = rng.random_range(0.0..6.28f32);
+    let f = [300.0, 2500.0, 0.0][class];
+    (0..n)
+        .map(|i| {
+            let noise = rng.random_range(-1.0..1.0f32);
+            if class == 2 { amp * noise } else { amp * (phase + 2.0 * std::f32::consts::PI * f * i as f32 / SR as f32).sin() + 0.02 * noise }
+        })
+        .collect()
+}
+
+/// Writes `per_class` clips per class, one folder per class; returns the root.
+fn make_set(root: &Path, per_class: usize, seed: u64) -> PathBuf {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for (c, name) in CLASSES.iter().enumerate() {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            write_wav(&dir.join(format!("{name}-{i}.wav")), &clip(c, &mut rng), SR).unwrap();
+        }
+    }
+    root.to_path_buf()
+}
+
+fn wavnet() -> Command {
+    let mut c = Command::cargo_bin("wavnet").unwrap();
+    c.env("RAYON_NUM_THREADS", "2");
+    c
+}
+
+fn train(data: &Path, out: &Path, epochs: usize, extra: &[&str]) -> std::process::Output {
+    let mut c = wavnet();
+    c.args(["train", "--device", "cpu", "--crop", "0.5", "--batch", "8", "--lr", "3e-3", "--seed", "7", "--quiet"])
+        .args(["--epochs", &epochs.to_string()])
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    c.output().unwrap()
+}
+
+#[test]
+fn trains_on_separable_sounds_then_tags_and_evaluates_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("train"), 16, 1);
+    let out = tmp.path().join("run");
+    let o = train(&data, &out, 8, &[]);
+    assert!(o.status.success(), "train failed: {}", String::from_utf8_lossy(&o.stderr));
+    let model = out.join("best.safetensors");
+    assert!(model.exists() && out.join("last.safetensors").exists());
+
+    // Fresh clips of the same classes, tagged from a folder.
+    let test = make_set(&tmp.path().join("test"), 6, 99);
+    let o = wavnet().args(["tag", "--device", "cpu", "-k", "2", "--model"]).arg(&model).arg(&test).output().unwrap();
+    assert!(o.status.success(), "tag failed: {}", String::from_utf8_lossy(&o.stderr));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "file,label_1,prob_1,label_2,prob_2,windows");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 18, "one row per file:\n{csv}");
+    let correct = rows.iter().filter(|r| Path::new(r[0]).parent().unwrap().ends_with(r[1])).count();
+    assert!(correct >= 17, "only {correct} of 18 tagged correctly:\n{csv}");
+    for r in &rows {
+        let (p1, p2): (f32, f32) = (r[2].parse().unwrap(), r[4].parse().unwrap());
+        assert!(p1 >= p2 && p1 <= 1.0 && p2 >= 0.0, "probabilities ranked: {r:?}");
+    }
+
+    let o = wavnet().args(["eval", "--device", "cpu", "--json", "--model"]).arg(&model).arg("--data").arg(&test).output().unwrap();
+    assert!(o.status.success(), "eval failed: {}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["scores"]["accuracy"].as_f64().unwrap() >= 0.9, "{v}");
+    assert_eq!(v["scores"]["confusion"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn cpu_training_is_repeatable_and_resume_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 8, 2);
+    let full = tmp.path().join("full");
+    assert!(train(&data, &full, 3, &[]).status.success());
+    let again = tmp.path().join("again");
+    assert!(train(&data, &again, 3, &[]).status.success());
+    let a = wavnet::io::load_model(&full.join("last.safetensors")).unwrap();
+    let b = wavnet::io::load_model(&again.join("last.safetensors")).unwrap();
+    assert_eq!(a.values, b.values, "same seed, same bits");
+
+    // A run killed after 2 of 3 epochs and resumed ends bit-for-bit where the straight run ends.
+    let killed = tmp.path().join("killed");
+    assert!(train(&data, &killed, 3, &["--stop-after", "2"]).status.success());
+    let k = wavnet::io::load_model(&killed.join("last.safetensors")).unwrap();
+    assert_eq!(k.train_state.unwrap()["epochs_done"], 2);
+    let o = train(&data, &killed, 3, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = wavnet::io::load_model(&killed.join("last.safetensors")).unwrap();
+    assert_eq!(r.values, a.values, "resumed parameters equal the uninterrupted run's");
+    assert_eq!(r.moments, a.moments, "resumed optimizer state equals the uninterrupted run's");
+}
+
+#[test]
+fn tag_reports_broken_files_by_name_and_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 6, 3);
+    let out = tmp.path().join("run");
+    assert!(train(&data, &out, 1, &[]).status.success());
+    let dir = tmp.path().join("mixed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    write_wav(&dir.join("a.wav"), &clip(0, &mut rng), SR).unwrap();
+    std::fs::write(dir.join("broken.wav"), b"RIFF\x10\x00\x00\x00WAVEfmt garbage").unwrap();
+    std::fs::write(dir.join("empty.wav"), b"").unwrap();
+    write_wav(&dir.join("z.wav"), &clip(1, &mut rng), SR).unwrap();
+    let o = wavnet()
+        .args(["tag", "--device", "cpu", "--model"])
+        .arg(out.join("best.safetensors"))
+        .arg(&dir)
+        .arg(tmp.path().join("missing.wav"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "exit code says some failed");
+    let err = String::from_utf8_lossy(&o.stderr);
+    for name in ["broken.wav", "empty.wav", "missing.wav"] {
+        assert!(err.contains(name), "stderr names {name}: {err}");
+    }
+    let csv = String::from_utf8_lossy(&o.stdout);
+    assert!(csv.contains("a.wav") && csv.contains("z.wav"), "good files still tagged: {csv}");
+    assert_eq!(csv.lines().count(), 3);
+}
+
+#[test]
+fn clear_errors_for_bad_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = wavnet().args(["tag", "--device", "cpu", "--model"]).arg(tmp.path().join("nope.safetensors")).arg(tmp.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.safetensors"));
+    let o = train(&tmp.path().join("no-such-data"), &tmp.path().join("o"), 1, &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-data"));
+}
