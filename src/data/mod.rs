@@ -1,1 +1,11 @@
 //! Reading audio and datasets, augmentation, and the batch loader.
+//!
+//! * [`audio`]: decode any symphonia-readable file to mono `f32` at a chosen rate, whole or
+//!   streamed, with clear per-file errors.
+//! * [`dataset`]: class folders, CSV manifests and the FSDKaggle2018 layout.
+//! * [`augment`]: waveform augmentations, each a pure function of samples and an RNG.
+//! * [`loader`]: parallel, deterministic, cached batch preparation.
+
+pub mod audio;
+
+pub use audio::{load_audio, open_stream, resample, window_count, windows, write_wav, AudioError, AudioStream, Windows};
