@@ -65,3 +65,51 @@ pub fn check_golden<D: Device>(dev: D) {
 fn golden_matches_pytorch_on_cpu() {
     check_golden(wavnet::cpu::CpuDevice::new());
 }
+
+/// The GPU device for tests: fails with what to install when there is no adapter; the only way
+/// to skip is `WAVNET_SKIP_GPU_TESTS=1`, which prints a loud line.
+fn gpu() -> Option<wavnet::gpu::GpuDevice> {
+    if std::env::var("WAVNET_SKIP_GPU_TESTS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: WAVNET_SKIP_GPU_TESTS=1 (GPU golden tests not run)");
+        return None;
+    }
+    match wavnet::gpu::GpuDevice::new(false) {
+        Ok(d) => Some(d),
+        Err(e) => panic!("{e}\n(install Mesa's Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1; or set WAVNET_SKIP_GPU_TESTS=1 to skip)"),
+    }
+}
+
+#[test]
+fn golden_matches_pytorch_on_gpu() {
+    if let Some(d) = gpu() {
+        check_golden(d);
+    }
+}
+
+/// Twenty AdamW steps (dropout on) on the golden batch: the same losses on both devices, and
+/// the loss falls.
+fn twenty_steps<D: Device>(dev: D) -> Vec<f32> {
+    let g = Golden::load();
+    let cfg = Config::wavnet_s(16000, 10);
+    let model = Model::new(dev, cfg, &g.with_prefix("param."), 4, 16000).expect("model");
+    let mut model = model;
+    (0..20)
+        .map(|step| {
+            model.forward(g.get("input"), true, wavnet::train::dropout_seed(3, step));
+            model.backward(g.get("target"));
+            model.adamw_step(1e-3, 1e-2);
+            model.loss(4)
+        })
+        .collect()
+}
+
+#[test]
+fn twenty_adamw_steps_agree_on_cpu_and_gpu_and_the_loss_falls() {
+    let Some(d) = gpu() else { return };
+    let cpu = twenty_steps(wavnet::cpu::CpuDevice::new());
+    let gpu = twenty_steps(d);
+    assert!(cpu[19] < 0.5 * cpu[0], "loss falls: {cpu:?}");
+    for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        assert!((c - g).abs() <= 2e-3 * c.abs().max(1.0), "step {i}: cpu loss {c}, gpu loss {g}\ncpu {cpu:?}\ngpu {gpu:?}");
+    }
+}
