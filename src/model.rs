@@ -43,7 +43,7 @@ impl Config {
             sample_rate,
             filters: 64,
             taps: 401,
-            hop: 160 * sample_rate as usize / 16000,
+            hop: 160,
             fmin: 60.0,
             fmax: 7800.0,
             crop_seconds: 2.0,
