@@ -7,5 +7,14 @@
 //! * [`loader`]: parallel, deterministic, cached batch preparation.
 
 pub mod audio;
+pub mod augment;
+pub mod dataset;
+pub mod loader;
 
-pub use audio::{load_audio, open_stream, resample, window_count, windows, write_wav, AudioError, AudioStream, Windows};
+pub use audio::{
+    is_audio_path, load_audio, open_stream, resample, window_count, windows, write_wav, AudioError, AudioStream,
+    Windows, AUDIO_EXTENSIONS,
+};
+pub use augment::{AugmentConfig, NoiseColor, Range};
+pub use dataset::{DataError, Dataset, DatasetOptions, Item, Layout, Problem, Selection};
+pub use loader::{Batch, BatchIter, CacheStats, Loader, LoaderConfig, PadMode};
