@@ -1,1 +1,635 @@
 //! The `gpu` device: every op as a WGSL compute shader run through wgpu.
+//!
+//! Layout: `shaders/<op>.wgsl` holds an op's forward and backward entry points; the matching
+//! `src/gpu/<op>.rs` checks shapes and records the dispatches. This file owns the wgpu
+//! objects, buffers, the pipeline cache and the command recording:
+//!
+//! - Ops are recorded into one pending `CommandEncoder` (one compute pass per dispatch) and
+//!   submitted on `download`, `sync`, `upload` (to keep its write ordered after the pending
+//!   work) or when [`RING_SLOTS`] dispatches are pending. Nothing is read back except by
+//!   `download`.
+//! - Each dispatch's small parameters (sizes, p, seed, lr, ...) go in a 256-byte slot of a
+//!   uniform ring buffer, bound with a dynamic offset. The slots are staged on the host and
+//!   written with one `queue.write_buffer` just before the submit that uses them.
+//! - Pipelines are created on first use and cached for the life of the device, keyed by
+//!   (shader, entry point); every pipeline has an explicit, labelled bind-group layout:
+//!   binding 0 is the uniform slot, bindings 1.. the storage buffers in argument order.
+
+mod adamw;
+mod batchnorm;
+mod conv1d;
+mod dropout;
+mod filterbank;
+mod gabor;
+mod globalpool;
+mod linear;
+mod log_energy;
+mod maxpool;
+mod relu;
+mod softmax_ce;
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex};
+
+use crate::device::{AdamW, Device};
+
+/// Size of one uniform slot in bytes (the largest `min_uniform_buffer_offset_alignment`).
+const SLOT: usize = 256;
+/// Uniform slots per ring; the pending work is submitted when they are all used.
+pub const RING_SLOTS: usize = 256;
+
+/// Why the gpu device could not be opened. Messages say what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found: install Mesa's Vulkan driver (apt-get install mesa-vulkan-drivers \
+         libvulkan1) or use --device cpu"
+    )]
+    NoAdapter,
+    #[error(
+        "no hardware GPU adapter found, only software ones ({0}): use --device gpu to run on the \
+         software adapter anyway (slow), or --device cpu"
+    )]
+    NoHardwareAdapter(String),
+    #[error("could not open the GPU device on {adapter}: {source}; update the GPU driver or use --device cpu")]
+    RequestDevice {
+        adapter: String,
+        #[source]
+        source: wgpu::RequestDeviceError,
+    },
+}
+
+/// One adapter as `wavnet info` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// True for CPU (software) adapters such as Mesa's llvmpipe / lavapipe.
+    pub is_software: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if !self.driver.is_empty() {
+            write!(f, ", driver {}", self.driver)?;
+        }
+        write!(f, ")")
+    }
+}
+
+fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
+    let driver = match (info.driver.is_empty(), info.driver_info.is_empty()) {
+        (false, false) => format!("{} {}", info.driver, info.driver_info),
+        (false, true) => info.driver.clone(),
+        (true, _) => info.driver_info.clone(),
+    };
+    AdapterSummary {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        device_type: format!("{:?}", info.device_type),
+        driver,
+        is_software: info.device_type == wgpu::DeviceType::Cpu,
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    desc.flags = wgpu::InstanceFlags::from_build_config().with_env();
+    wgpu::Instance::new(desc)
+}
+
+/// Lower is better: discrete > integrated > virtual > other > cpu; then Vulkan/Metal/DX12 > GL.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let t = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let b = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (t, b)
+}
+
+/// Every adapter wgpu can see (honours `WGPU_BACKEND`), best first.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let inst = instance();
+    let mut infos: Vec<wgpu::AdapterInfo> =
+        pollster::block_on(inst.enumerate_adapters(inst_backends())).iter().map(|a| a.get_info()).collect();
+    infos.sort_by_key(rank);
+    infos.iter().map(summary).collect()
+}
+
+fn inst_backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
+}
+
+/// The gpu device for tests: panics with the install message when no adapter exists, and
+/// returns `None` (after a loud line on stderr) when `WAVNET_SKIP_GPU_TESTS=1`.
+pub fn test_device() -> Option<GpuDevice> {
+    if std::env::var("WAVNET_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: WAVNET_SKIP_GPU_TESTS=1 (gpu test not run)");
+        return None;
+    }
+    match GpuDevice::new(false) {
+        Ok(d) => Some(d),
+        Err(e) => panic!("{e} (set WAVNET_SKIP_GPU_TESTS=1 to skip the gpu tests)"),
+    }
+}
+
+/// An f32 tensor on the gpu: a storage buffer and its length in floats.
+#[derive(Debug)]
+pub struct GpuBuf {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+impl GpuBuf {
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// How a shader sees one storage binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// One entry point of one shader file and its storage bindings (1.., in order).
+pub(crate) struct Kernel {
+    pub shader: &'static str,
+    pub source: &'static str,
+    pub entry: &'static str,
+    /// Workgroup size: the `WG` override constant of the shader for elementwise-style entry
+    /// points; reduction entry points use their own fixed size and ignore it.
+    pub wg: u32,
+    pub bindings: &'static [Access],
+}
+
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    /// Host copy of the uniform slots used by the pending work.
+    ring_data: Vec<u8>,
+    slots_used: usize,
+}
+
+/// The wgpu device: instance, adapter, device, queue, pipeline cache and pending work.
+pub struct GpuDevice {
+    _instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    max_binding: u64,
+    ring: wgpu::Buffer,
+    modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
+    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
+    pending: Mutex<Pending>,
+}
+
+impl GpuDevice {
+    /// Opens the best adapter (discrete > integrated > virtual > cpu). With
+    /// `prefer_hardware_only`, only software adapters is an error
+    /// ([`GpuError::NoHardwareAdapter`]). `WGPU_BACKEND=vulkan|gl|...` restricts the backends.
+    pub fn new(prefer_hardware_only: bool) -> Result<GpuDevice, GpuError> {
+        let inst = instance();
+        let mut adapters = pollster::block_on(inst.enumerate_adapters(inst_backends()));
+        adapters.sort_by_key(|a| rank(&a.get_info()));
+        let Some(adapter) = adapters.into_iter().next() else {
+            return Err(GpuError::NoAdapter);
+        };
+        let info = adapter.get_info();
+        if prefer_hardware_only && info.device_type == wgpu::DeviceType::Cpu {
+            return Err(GpuError::NoHardwareAdapter(summary(&info).to_string()));
+        }
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wavnet"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|source| GpuError::RequestDevice { adapter: summary(&info).to_string(), source })?;
+        let ring = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("uniform ring"),
+            size: (SLOT * RING_SLOTS) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        Ok(GpuDevice {
+            _instance: inst,
+            adapter,
+            device,
+            queue,
+            info,
+            max_binding,
+            ring,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending { encoder: None, ring_data: vec![0; SLOT * RING_SLOTS], slots_used: 0 }),
+        })
+    }
+
+    /// One line: name, backend, device type, driver.
+    pub fn adapter_info(&self) -> String {
+        summary(&self.info).to_string()
+    }
+
+    /// True on a CPU (software) adapter such as Mesa's lavapipe.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.adapter
+    }
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    fn module(&self, k: &Kernel) -> Arc<wgpu::ShaderModule> {
+        let mut mods = self.modules.lock().unwrap();
+        if let Some(m) = mods.get(k.shader) {
+            return m.clone();
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let m = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(k.shader),
+            source: wgpu::ShaderSource::Wgsl(k.source.into()),
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            panic!("shaders/{}.wgsl does not compile: {e}", k.shader);
+        }
+        let m = Arc::new(m);
+        mods.insert(k.shader, m.clone());
+        m
+    }
+
+    fn pipeline(&self, k: &Kernel) -> Arc<Pipeline> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(&(k.shader, k.entry)) {
+            return p.clone();
+        }
+        let module = self.module(k);
+        let label = format!("{}.wgsl:{}", k.shader, k.entry);
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, a) in k.bindings.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(&label), entries: &entries });
+        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&label),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some(k.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[("WG", k.wg as f64)],
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            panic!("cannot create the pipeline {label}: {e}");
+        }
+        let p = Arc::new(Pipeline { pipeline, layout });
+        self.pipelines.lock().unwrap().insert((k.shader, k.entry), p.clone());
+        p
+    }
+
+    /// Records one dispatch of `groups` workgroups (laid out in x, then y, each <= 65535;
+    /// shaders linearise `wid.y * nwg.x + wid.x` and bounds-check). `params` fills the
+    /// uniform slot (at most 64 words).
+    pub(crate) fn dispatch(&self, k: &Kernel, bufs: &[&GpuBuf], params: &[u32], groups: usize) {
+        assert_eq!(bufs.len(), k.bindings.len(), "{}: wrong number of buffers", k.entry);
+        assert!(params.len() * 4 <= SLOT, "{}: too many parameters", k.entry);
+        if groups == 0 {
+            return;
+        }
+        let pipe = self.pipeline(k);
+        let max = self.device.limits().max_compute_workgroups_per_dimension as usize;
+        let gx = groups.min(max);
+        let gy = groups.div_ceil(gx);
+        assert!(gy <= max, "{}: {groups} workgroups is too many for one dispatch", k.entry);
+
+        let mut p = self.pending.lock().unwrap();
+        if p.slots_used == RING_SLOTS {
+            self.flush(&mut p);
+        }
+        let off = p.slots_used * SLOT;
+        p.ring_data[off..off + params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
+        p.slots_used += 1;
+
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.ring,
+                offset: 0,
+                size: NonZeroU64::new(SLOT as u64),
+            }),
+        }];
+        for (i, b) in bufs.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.buffer.as_entire_binding() });
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(k.entry),
+            layout: &pipe.layout,
+            entries: &entries,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            panic!("{}.wgsl:{}: cannot bind the buffers: {e}", k.shader, k.entry);
+        }
+        let dev = &self.device;
+        let enc = p
+            .encoder
+            .get_or_insert_with(|| dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ops") }));
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.entry), timestamp_writes: None });
+        pass.set_pipeline(&pipe.pipeline);
+        pass.set_bind_group(0, &bg, &[off as u32]);
+        pass.dispatch_workgroups(gx as u32, gy as u32, 1);
+    }
+
+    /// Submits the pending work (uniform slots first), without waiting for it.
+    fn flush(&self, p: &mut Pending) {
+        let Some(enc) = p.encoder.take() else {
+            p.slots_used = 0;
+            return;
+        };
+        if p.slots_used > 0 {
+            self.queue.write_buffer(&self.ring, 0, &p.ring_data[..p.slots_used * SLOT]);
+        }
+        p.slots_used = 0;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let cb = enc.finish();
+        self.queue.submit([cb]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            panic!("gpu command submission failed validation: {e}");
+        }
+    }
+
+    fn wait(&self) {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("gpu device lost while waiting for work");
+    }
+}
+
+/// Workgroups needed for `n` invocations of `wg` each.
+pub(crate) fn groups(n: usize, wg: u32) -> usize {
+    n.div_ceil(wg as usize)
+}
+
+/// Shape check with a message naming the op and the tensor.
+pub(crate) fn check_len(op: &str, name: &str, buf: &GpuBuf, want: usize) {
+    assert!(
+        buf.len >= want,
+        "{op}: {name} holds {} floats but the shape needs {want}",
+        buf.len
+    );
+}
+
+/// A size as a shader u32, checked.
+pub(crate) fn u(op: &str, v: usize) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| panic!("{op}: size {v} does not fit in u32"))
+}
+
+impl Device for GpuDevice {
+    type Buf = GpuBuf;
+
+    fn name(&self) -> String {
+        format!("gpu: {} ({:?})", self.info.name, self.info.backend)
+    }
+
+    fn alloc(&self, len: usize) -> GpuBuf {
+        let size = (len.max(1) * 4) as u64;
+        assert!(
+            size <= self.max_binding,
+            "gpu alloc of {len} floats ({size} bytes) exceeds this adapter's largest storage binding \
+             ({} bytes); use a smaller batch or --device cpu",
+            self.max_binding
+        );
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            panic!("gpu out of memory allocating {len} floats: {e}");
+        }
+        // wgpu zero-initialises new buffers.
+        GpuBuf { buffer, len }
+    }
+
+    fn len(&self, buf: &GpuBuf) -> usize {
+        buf.len
+    }
+
+    fn upload(&self, dst: &GpuBuf, src: &[f32]) {
+        assert!(src.len() <= dst.len, "upload of {} floats into a buffer of {}", src.len(), dst.len);
+        if src.is_empty() {
+            return;
+        }
+        // queue.write_buffer runs before the next submit: submit the pending work first so
+        // ops recorded before this upload see the old contents.
+        let mut p = self.pending.lock().unwrap();
+        self.flush(&mut p);
+        self.queue.write_buffer(&dst.buffer, 0, bytemuck::cast_slice(src));
+    }
+
+    fn download(&self, src: &GpuBuf) -> Vec<f32> {
+        if src.len == 0 {
+            return Vec::new();
+        }
+        let size = (src.len * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("download staging"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        {
+            let mut p = self.pending.lock().unwrap();
+            let dev = &self.device;
+            let enc = p.encoder.get_or_insert_with(|| {
+                dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ops") })
+            });
+            enc.copy_buffer_to_buffer(&src.buffer, 0, &staging, 0, size);
+            self.flush(&mut p);
+        }
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait();
+        rx.recv().expect("map_async callback dropped").expect("cannot map the download buffer");
+        let out = {
+            let view = slice.get_mapped_range().expect("cannot read the mapped download buffer");
+            bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+        };
+        staging.unmap();
+        out
+    }
+
+    fn sync(&self) {
+        let mut p = self.pending.lock().unwrap();
+        self.flush(&mut p);
+        drop(p);
+        self.wait();
+    }
+
+    fn gabor_forward(&self, kernel: &GpuBuf, mu: &GpuBuf, sigma: &GpuBuf, f: usize, w: usize) {
+        gabor::forward(self, kernel, mu, sigma, f, w)
+    }
+    fn gabor_backward(
+        &self, dmu: &GpuBuf, dsigma: &GpuBuf, dkernel: &GpuBuf, mu: &GpuBuf, sigma: &GpuBuf, f: usize, w: usize,
+    ) {
+        gabor::backward(self, dmu, dsigma, dkernel, mu, sigma, f, w)
+    }
+
+    fn filterbank_forward(
+        &self, y: &GpuBuf, x: &GpuBuf, kernel: &GpuBuf, b: usize, l: usize, k2: usize, w: usize, h: usize, t: usize,
+    ) {
+        filterbank::forward(self, y, x, kernel, b, l, k2, w, h, t)
+    }
+    fn filterbank_backward(
+        &self, dkernel: &GpuBuf, dy: &GpuBuf, x: &GpuBuf, b: usize, l: usize, k2: usize, w: usize, h: usize,
+        t: usize,
+    ) {
+        filterbank::backward(self, dkernel, dy, x, b, l, k2, w, h, t)
+    }
+
+    fn log_energy_forward(&self, out: &GpuBuf, y: &GpuBuf, b: usize, f: usize, t: usize) {
+        log_energy::forward(self, out, y, b, f, t)
+    }
+    fn log_energy_backward(&self, dy: &GpuBuf, dout: &GpuBuf, y: &GpuBuf, b: usize, f: usize, t: usize) {
+        log_energy::backward(self, dy, dout, y, b, f, t)
+    }
+
+    fn batchnorm_forward(
+        &self, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, running_mean: &GpuBuf, running_var: &GpuBuf,
+        x: &GpuBuf, weight: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, t: usize, train: bool, momentum: f32,
+        eps: f32,
+    ) {
+        batchnorm::forward(
+            self, out, mean, rstd, running_mean, running_var, x, weight, bias, b, c, t, train, momentum, eps,
+        )
+    }
+    fn batchnorm_backward(
+        &self, dx: &GpuBuf, dweight: &GpuBuf, dbias: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, mean: &GpuBuf,
+        rstd: &GpuBuf, weight: &GpuBuf, b: usize, c: usize, t: usize,
+    ) {
+        batchnorm::backward(self, dx, dweight, dbias, dout, x, mean, rstd, weight, b, c, t)
+    }
+
+    fn relu_forward(&self, out: &GpuBuf, x: &GpuBuf, n: usize) {
+        relu::forward(self, out, x, n)
+    }
+    fn relu_backward(&self, dx: &GpuBuf, dout: &GpuBuf, out: &GpuBuf, n: usize) {
+        relu::backward(self, dx, dout, out, n)
+    }
+
+    fn conv1d_forward(&self, out: &GpuBuf, x: &GpuBuf, w: &GpuBuf, b: usize, ci: usize, co: usize, t: usize) {
+        conv1d::forward(self, out, x, w, b, ci, co, t)
+    }
+    fn conv1d_backward(
+        &self, dx: &GpuBuf, dw: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, w: &GpuBuf, b: usize, ci: usize, co: usize,
+        t: usize,
+    ) {
+        conv1d::backward(self, dx, dw, dout, x, w, b, ci, co, t)
+    }
+
+    fn maxpool_forward(&self, out: &GpuBuf, x: &GpuBuf, b: usize, c: usize, t: usize) {
+        maxpool::forward(self, out, x, b, c, t)
+    }
+    fn maxpool_backward(&self, dx: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, b: usize, c: usize, t: usize) {
+        maxpool::backward(self, dx, dout, x, b, c, t)
+    }
+
+    fn globalpool_forward(&self, out: &GpuBuf, x: &GpuBuf, b: usize, c: usize, t: usize) {
+        globalpool::forward(self, out, x, b, c, t)
+    }
+    fn globalpool_backward(&self, dx: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, b: usize, c: usize, t: usize) {
+        globalpool::backward(self, dx, dout, x, b, c, t)
+    }
+
+    fn dropout_forward(&self, out: &GpuBuf, x: &GpuBuf, n: usize, p: f32, seed: u32) {
+        dropout::forward(self, out, x, n, p, seed)
+    }
+    fn dropout_backward(&self, dx: &GpuBuf, dout: &GpuBuf, n: usize, p: f32, seed: u32) {
+        dropout::backward(self, dx, dout, n, p, seed)
+    }
+
+    fn linear_forward(&self, out: &GpuBuf, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, k: usize) {
+        linear::forward(self, out, x, w, bias, b, c, k)
+    }
+    fn linear_backward(
+        &self, dx: &GpuBuf, dw: &GpuBuf, dbias: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, w: &GpuBuf, b: usize, c: usize,
+        k: usize,
+    ) {
+        linear::backward(self, dx, dw, dbias, dout, x, w, b, c, k)
+    }
+
+    fn softmax_ce_forward_backward(
+        &self, losses: &GpuBuf, dlogits: &GpuBuf, logits: &GpuBuf, targets: &GpuBuf, b: usize, k: usize,
+    ) {
+        softmax_ce::forward_backward(self, losses, dlogits, logits, targets, b, k)
+    }
+
+    fn adamw_step(&self, param: &GpuBuf, m: &GpuBuf, v: &GpuBuf, grad: &GpuBuf, n: usize, hp: &AdamW) {
+        adamw::step(self, param, m, v, grad, n, hp)
+    }
+}

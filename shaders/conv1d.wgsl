@@ -1,0 +1,154 @@
+// Conv1d, kernel 3, padding 1, stride 1, no bias, forward and backward.
+// Shape legend: B batch, Ci channels in, Co channels out, T frames. x is zero outside 0..T.
+// out[b, o, t] = sum_i sum_k w[o, i, k] x[b, i, t + k - 1]
+// dx[b, i, t]  = sum_o sum_k w[o, i, k] dout[b, o, t - k + 1]
+// dw[o, i, k]  = sum_b sum_t dout[b, o, t] x[b, i, t + k - 1]
+
+override WG: u32 = 64u;
+// Register tile of the forward and data-backward kernels: CT channels x TT frames.
+const CT: u32 = 4u;
+const TT: u32 = 4u;
+
+struct Params {
+    b: u32,
+    ci: u32,
+    co: u32,
+    t: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+
+// ---- conv1d_forward: out =
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;    // (B, Co, T) =
+@group(0) @binding(2) var<storage, read> x: array<f32>;            // (B, Ci, T)
+@group(0) @binding(3) var<storage, read> w: array<f32>;            // (Co, Ci, 3)
+
+// Frame window t0 - 1 .. t0 + TT of row `row`, zero outside 0..T.
+fn load_x(row: u32, t0: u32) -> array<f32, 6> {
+    var v: array<f32, 6>;
+    for (var m = 0u; m < TT + 2u; m++) {
+        let t = i32(t0 + m) - 1;
+        v[m] = select(0.0, x[row * P.t + u32(max(t, 0))], t >= 0 && t < i32(P.t));
+    }
+    return v;
+}
+
+// One invocation per (b, group of CT output channels, group of TT frames).
+@compute @workgroup_size(WG)
+fn conv1d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+    let tg_n = (P.t + TT - 1u) / TT;
+    let og_n = (P.co + CT - 1u) / CT;
+    if (idx >= P.b * og_n * tg_n) { return; }
+    let t0 = (idx % tg_n) * TT;
+    let o0 = ((idx / tg_n) % og_n) * CT;
+    let b = idx / (tg_n * og_n);
+    var acc: array<array<f32, TT>, CT>;
+    for (var i = 0u; i < P.ci; i++) {
+        let xs = load_x(b * P.ci + i, t0);
+        for (var r = 0u; r < CT; r++) {
+            let o = min(o0 + r, P.co - 1u);           // rows past Co are computed, never written
+            let wb = (o * P.ci + i) * 3u;
+            let w0 = w[wb];
+            let w1 = w[wb + 1u];
+            let w2 = w[wb + 2u];
+            for (var m = 0u; m < TT; m++) {
+                acc[r][m] += w0 * xs[m] + w1 * xs[m + 1u] + w2 * xs[m + 2u];
+            }
+        }
+    }
+    for (var r = 0u; r < CT; r++) {
+        for (var m = 0u; m < TT; m++) {
+            if (o0 + r < P.co && t0 + m < P.t) { out[(b * P.co + o0 + r) * P.t + t0 + m] = acc[r][m]; }
+        }
+    }
+}
+
+// ---- conv1d_backward_data: dx =
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;     // (B, Ci, T) =
+@group(0) @binding(2) var<storage, read> dout: array<f32>;         // (B, Co, T)
+@group(0) @binding(3) var<storage, read> w_b: array<f32>;          // (Co, Ci, 3)
+
+// One invocation per (b, group of CT input channels, group of TT frames).
+@compute @workgroup_size(WG)
+fn conv1d_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+    let tg_n = (P.t + TT - 1u) / TT;
+    let ig_n = (P.ci + CT - 1u) / CT;
+    if (idx >= P.b * ig_n * tg_n) { return; }
+    let t0 = (idx % tg_n) * TT;
+    let i0 = ((idx / tg_n) % ig_n) * CT;
+    let b = idx / (tg_n * ig_n);
+    var acc: array<array<f32, TT>, CT>;
+    for (var o = 0u; o < P.co; o++) {
+        // ds[m] = dout[b, o, t0 - 1 + m], zero outside 0..T
+        var ds: array<f32, 6>;
+        let row = b * P.co + o;
+        for (var m = 0u; m < TT + 2u; m++) {
+            let t = i32(t0 + m) - 1;
+            ds[m] = select(0.0, dout[row * P.t + u32(max(t, 0))], t >= 0 && t < i32(P.t));
+        }
+        for (var r = 0u; r < CT; r++) {
+            let i = min(i0 + r, P.ci - 1u);
+            let wb = (o * P.ci + i) * 3u;
+            let w0 = w_b[wb];
+            let w1 = w_b[wb + 1u];
+            let w2 = w_b[wb + 2u];
+            // dx[t0 + m] += w0 dout[t0 + m + 1] + w1 dout[t0 + m] + w2 dout[t0 + m - 1]
+            for (var m = 0u; m < TT; m++) {
+                acc[r][m] += w0 * ds[m + 2u] + w1 * ds[m + 1u] + w2 * ds[m];
+            }
+        }
+    }
+    for (var r = 0u; r < CT; r++) {
+        for (var m = 0u; m < TT; m++) {
+            if (i0 + r < P.ci && t0 + m < P.t) { dx[(b * P.ci + i0 + r) * P.t + t0 + m] = acc[r][m]; }
+        }
+    }
+}
+
+// ---- conv1d_backward_weight: dw =
+@group(0) @binding(1) var<storage, read_write> dw: array<f32>;     // (Co, Ci, 3) =
+@group(0) @binding(2) var<storage, read> dout_w: array<f32>;       // (B, Co, T)
+@group(0) @binding(3) var<storage, read> x_w: array<f32>;          // (B, Ci, T)
+
+// One invocation per (group of CT output channels, input channel i): CT x 3 outputs,
+// reducing over b and t with a sliding window over x.
+@compute @workgroup_size(WG)
+fn conv1d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+    let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+    let og_n = (P.co + CT - 1u) / CT;
+    if (idx >= og_n * P.ci) { return; }
+    let i = idx % P.ci;
+    let o0 = (idx / P.ci) * CT;
+    var acc: array<array<f32, 3>, CT>;
+    var orow: array<u32, CT>;
+    for (var r = 0u; r < CT; r++) { orow[r] = min(o0 + r, P.co - 1u); }
+    for (var b = 0u; b < P.b; b++) {
+        let xrow = (b * P.ci + i) * P.t;
+        var xm = 0.0;                 // x[t - 1]
+        var xc = x_w[xrow];           // x[t]
+        for (var t = 0u; t < P.t; t++) {
+            let xp = select(0.0, x_w[xrow + min(t + 1u, P.t - 1u)], t + 1u < P.t);   // x[t + 1]
+            for (var r = 0u; r < CT; r++) {
+                let g = dout_w[(b * P.co + orow[r]) * P.t + t];
+                acc[r][0] += g * xm;
+                acc[r][1] += g * xc;
+                acc[r][2] += g * xp;
+            }
+            xm = xc;
+            xc = xp;
+        }
+    }
+    for (var r = 0u; r < CT; r++) {
+        if (o0 + r < P.co) {
+            let base = ((o0 + r) * P.ci + i) * 3u;
+            dw[base] = acc[r][0];
+            dw[base + 1u] = acc[r][1];
+            dw[base + 2u] = acc[r][2];
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! Every op of the `gpu` device, forward and every backward output, against the `cpu` twin.
+//! Seeded random inputs, several shapes each (including sizes that are not multiples of any
+//! workgroup or register tile), compared with `atol + rtol * |ref|`; a failure names the
+//! first mismatching index and both values.
+//!
+//! These tests need a wgpu adapter (on a machine without a GPU: Mesa's lavapipe,
+//! `apt-get install mesa-vulkan-drivers libvulkan1`). They never skip silently: without an
+//! adapter they fail with the install message, unless `WAVNET_SKIP_GPU_TESTS=1` is set.
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wavnet::cpu::CpuDevice;
+use wavnet::device::{dropout_keep, AdamW, Device};
+use wavnet::gpu::GpuDevice;
+
+/// The gpu device, or `None` (with a loud SKIPPED line) under `WAVNET_SKIP_GPU_TESTS=1`.
+fn gpu() -> Option<GpuDevice> {
+    wavnet::gpu::test_device()
+}
+
+/// Runs `$body` once with `$d` bound to the cpu device and once to the gpu device; evaluates
+/// to `(cpu result, gpu result)`. The body is expanded twice, so it is generic over the device.
+macro_rules! both {
+    (|$d:ident| $body:block) => {{
+        let Some(gpu_dev) = gpu() else { return };
+        let cpu_dev = CpuDevice::new();
+        let cpu_res = {
+            let $d = &cpu_dev;
+            $body
+        };
+        let gpu_res = {
+            let $d = &gpu_dev;
+            $body
+        };
+        (cpu_res, gpu_res)
+    }};
+}
+
+/// A buffer holding `v`.
+fn buf<D: Device>(d: &D, v: &[f32]) -> D::Buf {
+    let b = d.alloc(v.len());
+    d.upload(&b, v);
+    b
+}
+
+/// An output buffer pre-filled with NaN, so an element the op forgets to write fails the check.
+fn out<D: Device>(d: &D, n: usize) -> D::Buf {
+    buf(d, &vec![f32::NAN; n])
+}
+
+fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+fn rand_vec(r: &mut StdRng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n).map(|_| r.random_range(lo..hi)).collect()
+}
+
+/// Values on a coarse grid, so that maxima tie often.
+fn tie_vec(r: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| r.random_range(-2i32..3) as f32).collect()
+}
+
+/// Asserts `|got - want| <= atol + rtol * |want|` elementwise (and equal lengths).
+#[track_caller]
+fn check(what: &str, want: &[f32], got: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(want.len(), got.len(), "{what}: length differs (cpu {}, gpu {})", want.len(), got.len());
+    let bad = want.iter().zip(got).position(|(w, g)| !((w - g).abs() <= atol + rtol * w.abs()));
+    if let Some(i) = bad {
+        let n_bad = want.iter().zip(got).filter(|(w, g)| !((*w - *g).abs() <= atol + rtol * w.abs())).count();
+        panic!(
+            "{what}: first mismatch at index {i}: cpu {} vs gpu {} (|diff| {:e}, tol {:e}); {n_bad} of {} elements differ",
+            want[i],
+            got[i],
+            (want[i] - got[i]).abs(),
+            atol + rtol * want[i].abs(),
+            want.len()
+        );
+    }
+}
+
+/// Compares every output pair of a `both!` run.
+#[track_caller]
+fn check_all(what: &str, names: &[&str], cpu: &[Vec<f32>], gpu: &[Vec<f32>], atol: f32, rtol: f32) {
+    assert_eq!(names.len(), cpu.len());
+    for ((n, c), g) in names.iter().zip(cpu).zip(gpu) {
+        check(&format!("{what}: {n}"), c, g, atol, rtol);
+    }
+}
+
+// ------------------------------------------------------------------------------- gabor
+
+#[test]
+fn gabor_forward_and_backward_match_cpu() {
+    for (seed, f, w) in [(1u64, 5usize, 33usize), (2, 40, 101), (3, 1, 7), (4, 67, 401)] {
+        let mut r = rng(seed);
+        // some parameters outside the clamp ranges, to test the masked gradient
+        let mu = rand_vec(&mut r, f, -0.3, 3.4);
+        let sigma = rand_vec(&mut r, f, 1.0, (w / 2) as f32 + 3.0);
+        let dk = rand_vec(&mut r, 2 * f * w, -1.0, 1.0);
+        let (c, g) = both!(|d| {
+            let (mu_b, sg_b, dk_b) = (buf(d, &mu), buf(d, &sigma), buf(d, &dk));
+            let (k, dmu, dsg) = (out(d, 2 * f * w), out(d, f), out(d, f));
+            d.gabor_forward(&k, &mu_b, &sg_b, f, w);
+            d.gabor_backward(&dmu, &dsg, &dk_b, &mu_b, &sg_b, f, w);
+            vec![d.download(&k), d.download(&dmu), d.download(&dsg)]
+        });
+        check_all(&format!("gabor F={f} W={w}"), &["kernel", "dmu", "dsigma"], &c, &g, 1e-5, 1e-3);
+    }
+}
+
+// ------------------------------------------------------------------------------- filterbank
+
+#[test]
+fn filterbank_forward_and_backward_match_cpu() {
+    // (B, L, K2, W, H): hops that do and do not divide L, filters longer than the hop
+    for (seed, b, l, k2, w, h) in [
+        (10u64, 3usize, 1013usize, 10usize, 33usize, 16usize),
+        (11, 2, 400, 8, 25, 10),
+        (12, 1, 97, 6, 101, 7),
+        (13, 4, 640, 16, 65, 160),
+        (14, 2, 5, 2, 9, 3),
+    ] {
+        let t = l / h + 1;
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, b * l, -1.0, 1.0);
+        let kern = rand_vec(&mut r, k2 * w, -0.5, 0.5);
+        let dy = rand_vec(&mut r, b * k2 * t, -1.0, 1.0);
+        let (c, g) = both!(|d| {
+            let (xb, kb, dyb) = (buf(d, &x), buf(d, &kern), buf(d, &dy));
+            let (y, dk) = (out(d, b * k2 * t), out(d, k2 * w));
+            d.filterbank_forward(&y, &xb, &kb, b, l, k2, w, h, t);
+            d.filterbank_backward(&dk, &dyb, &xb, b, l, k2, w, h, t);
+            vec![d.download(&y), d.download(&dk)]
+        });
+        check_all(&format!("filterbank B={b} L={l} K2={k2} W={w} H={h}"), &["y", "dkernel"], &c, &g, 1e-4, 1e-3);
+    }
+}
+
+// ------------------------------------------------------------------------------- log_energy
+
+#[test]
+fn log_energy_forward_and_backward_match_cpu() {
+    for (seed, b, f, t) in [(20u64, 3usize, 5usize, 37usize), (21, 2, 40, 101), (22, 1, 1, 1)] {
+        let mut r = rng(seed);
+        let y = rand_vec(&mut r, b * 2 * f * t, -1.0, 1.0);
+        let dout = rand_vec(&mut r, b * f * t, -1.0, 1.0);
+        let (c, g) = both!(|d| {
+            let (yb, dob) = (buf(d, &y), buf(d, &dout));
+            let (o, dy) = (out(d, b * f * t), out(d, b * 2 * f * t));
+            d.log_energy_forward(&o, &yb, b, f, t);
+            d.log_energy_backward(&dy, &dob, &yb, b, f, t);
+            vec![d.download(&o), d.download(&dy)]
+        });
+        check_all(&format!("log_energy B={b} F={f} T={t}"), &["out", "dy"], &c, &g, 1e-5, 1e-4);
+    }
+}
+
+// ------------------------------------------------------------------------------- batchnorm
+
+#[test]
+fn batchnorm_train_forward_stats_and_backward_match_cpu() {
+    // n = B T below, at and above the reduction workgroup (256), and n = 1
+    for (seed, b, c, t) in [(30u64, 3usize, 5usize, 37usize), (31, 4, 3, 300), (32, 2, 7, 128), (33, 1, 2, 1)] {
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, b * c * t, -2.0, 3.0);
+        let weight = rand_vec(&mut r, c, 0.5, 1.5);
+        let bias = rand_vec(&mut r, c, -0.5, 0.5);
+        let rm0 = rand_vec(&mut r, c, -0.2, 0.2);
+        let rv0 = rand_vec(&mut r, c, 0.8, 1.2);
+        let dout = rand_vec(&mut r, b * c * t, -1.0, 1.0);
+        let (momentum, eps) = (0.1f32, 1e-5f32);
+        let (cr, gr) = both!(|d| {
+            let (xb, wb, bb, dob) = (buf(d, &x), buf(d, &weight), buf(d, &bias), buf(d, &dout));
+            let (rm, rv) = (buf(d, &rm0), buf(d, &rv0));
+            let (o, mean, rstd) = (out(d, b * c * t), out(d, c), out(d, c));
+            let (dx, dw, db) = (out(d, b * c * t), out(d, c), out(d, c));
+            d.batchnorm_forward(&o, &mean, &rstd, &rm, &rv, &xb, &wb, &bb, b, c, t, true, momentum, eps);
+            d.batchnorm_backward(&dx, &dw, &db, &dob, &xb, &mean, &rstd, &wb, b, c, t);
+            vec![
+                d.download(&o),
+                d.download(&mean),
+                d.download(&rstd),
+                d.download(&rm),
+                d.download(&rv),
+                d.download(&dx),
+                d.download(&dw),
+                d.download(&db),
+            ]
+        });
+        check_all(
+            &format!("batchnorm train B={b} C={c} T={t}"),
+            &["out", "mean", "rstd", "running_mean", "running_var", "dx", "dweight", "dbias"],
+            &cr,
+            &gr,
+            1e-4,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn batchnorm_eval_uses_running_stats_and_leaves_stats_untouched() {
+    for (seed, b, c, t) in [(34u64, 3usize, 5usize, 37usize), (35, 2, 9, 260)] {
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, b * c * t, -2.0, 3.0);
+        let weight = rand_vec(&mut r, c, 0.5, 1.5);
+        let bias = rand_vec(&mut r, c, -0.5, 0.5);
+        let rm0 = rand_vec(&mut r, c, -0.2, 0.2);
+        let rv0 = rand_vec(&mut r, c, 0.5, 1.5);
+        let sentinel = vec![123.0f32; c];
+        let (cr, gr) = both!(|d| {
+            let (xb, wb, bb) = (buf(d, &x), buf(d, &weight), buf(d, &bias));
+            let (rm, rv) = (buf(d, &rm0), buf(d, &rv0));
+            let (mean, rstd) = (buf(d, &sentinel), buf(d, &sentinel));
+            let o = out(d, b * c * t);
+            d.batchnorm_forward(&o, &mean, &rstd, &rm, &rv, &xb, &wb, &bb, b, c, t, false, 0.1, 1e-5);
+            vec![d.download(&o), d.download(&mean), d.download(&rstd), d.download(&rm), d.download(&rv)]
+        });
+        let names = ["out", "mean", "rstd", "running_mean", "running_var"];
+        check_all(&format!("batchnorm eval B={b} C={c} T={t}"), &names, &cr, &gr, 1e-5, 1e-4);
+        check("batchnorm eval: gpu mean untouched", &sentinel, &gr[1], 0.0, 0.0);
+        check("batchnorm eval: gpu rstd untouched", &sentinel, &gr[2], 0.0, 0.0);
+        check("batchnorm eval: gpu running_mean untouched", &rm0, &gr[3], 0.0, 0.0);
+        check("batchnorm eval: gpu running_var untouched", &rv0, &gr[4], 0.0, 0.0);
+    }
+}
+
+// ------------------------------------------------------------------------------- relu
+
+#[test]
+fn relu_forward_and_backward_match_cpu() {
+    // the last size needs more than 65535 workgroups of 64: a 2-D dispatch grid
+    for (seed, n) in [(40u64, 1usize), (41, 1013), (42, 65_535 * 64 + 1000)] {
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, n, -1.0, 1.0);
+        let dout = rand_vec(&mut r, n, -1.0, 1.0);
+        let (c, g) = both!(|d| {
+            let (xb, dob) = (buf(d, &x), buf(d, &dout));
+            let (o, dx) = (out(d, n), out(d, n));
+            d.relu_forward(&o, &xb, n);
+            d.relu_backward(&dx, &dob, &o, n);
+            vec![d.download(&o), d.download(&dx)]
+        });
+        check_all(&format!("relu N={n}"), &["out", "dx"], &c, &g, 0.0, 0.0);
+    }
+}
+
+// ------------------------------------------------------------------------------- conv1d
+
+#[test]
+fn conv1d_forward_and_backward_match_cpu() {
+    for (seed, b, ci, co, t) in [
+        (50u64, 3usize, 5usize, 7usize, 37usize),
+        (51, 2, 16, 8, 64),
+        (52, 1, 1, 1, 1),
+        (53, 2, 3, 9, 2),
+        (54, 4, 13, 6, 101),
+    ] {
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, b * ci * t, -1.0, 1.0);
+        let w = rand_vec(&mut r, co * ci * 3, -0.5, 0.5);
+        let dout = rand_vec(&mut r, b * co * t, -1.0, 1.0);
+        let (c, g) = both!(|d| {
+            let (xb, wb, dob) = (buf(d, &x), buf(d, &w), buf(d, &dout));
+            let (o, dx, dw) = (out(d, b * co * t), out(d, b * ci * t), out(d, co * ci * 3));
+            d.conv1d_forward(&o, &xb, &wb, b, ci, co, t);
+            d.conv1d_backward(&dx, &dw, &dob, &xb, &wb, b, ci, co, t);
+            vec![d.download(&o), d.download(&dx), d.download(&dw)]
+        });
+        check_all(&format!("conv1d B={b} Ci={ci} Co={co} T={t}"), &["out", "dx", "dw"], &c, &g, 1e-5, 1e-4);
+    }
+}
+
+// ------------------------------------------------------------------------------- maxpool
+
+#[test]
+fn maxpool_forward_and_backward_match_cpu() {
+    for (seed, b, c, t, ties) in [
+        (60u64, 3usize, 5usize, 37usize, false),
+        (61, 2, 4, 64, false),
+        (62, 3, 5, 37, true),
+        (63, 1, 1, 1, false),
+        (64, 2, 3, 2, true),
+    ] {
+        let mut r = rng(seed);
+        let x = if ties { tie_vec(&mut r, b * c * t) } else { rand_vec(&mut r, b * c * t, -1.0, 1.0) };
+        let to = t / 2;
+        let dout = rand_vec(&mut r, b * c * to, -1.0, 1.0);
+        let (cr, gr) = both!(|d| {
+            let (xb, dob) = (buf(d, &x), buf(d, &dout));
+            let (o, dx) = (out(d, b * c * to), out(d, b * c * t));
+            d.maxpool_forward(&o, &xb, b, c, t);
+            d.maxpool_backward(&dx, &dob, &xb, b, c, t);
+            vec![d.download(&o), d.download(&dx)]
+        });
+        check_all(&format!("maxpool B={b} C={c} T={t} ties={ties}"), &["out", "dx"], &cr, &gr, 0.0, 0.0);
+    }
+}
+
+// ------------------------------------------------------------------------------- globalpool
+
+#[test]
+fn globalpool_forward_and_backward_match_cpu() {
+    for (seed, b, c, t, ties) in [
+        (70u64, 3usize, 5usize, 37usize, false),
+        (71, 2, 70, 13, false),
+        (72, 3, 5, 37, true),
+        (73, 1, 1, 1, false),
+    ] {
+        let mut r = rng(seed);
+        let x = if ties { tie_vec(&mut r, b * c * t) } else { rand_vec(&mut r, b * c * t, -1.0, 1.0) };
+        let dout = rand_vec(&mut r, b * c, -1.0, 1.0);
+        let (cr, gr) = both!(|d| {
+            let (xb, dob) = (buf(d, &x), buf(d, &dout));
+            let (o, dx) = (out(d, b * c), out(d, b * c * t));
+            d.globalpool_forward(&o, &xb, b, c, t);
+            d.globalpool_backward(&dx, &dob, &xb, b, c, t);
+            vec![d.download(&o), d.download(&dx)]
+        });
+        check_all(&format!("globalpool B={b} C={c} T={t} ties={ties}"), &["out", "dx"], &cr, &gr, 1e-6, 1e-5);
+    }
+}
+
+// ------------------------------------------------------------------------------- dropout
+
+#[test]
+fn dropout_forward_and_backward_match_cpu_bit_for_bit() {
+    for (seed, n, p, mask_seed) in
+        [(80u64, 1013usize, 0.5f32, 7u32), (81, 4096, 0.1, 0xdead_beef), (82, 37, 0.9, 0), (83, 100, 0.0, 3)]
+    {
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, n, 0.5, 1.5); // never 0, so a zero output means "dropped"
+        let dout = rand_vec(&mut r, n, 0.5, 1.5);
+        let (c, g) = both!(|d| {
+            let (xb, dob) = (buf(d, &x), buf(d, &dout));
+            let (o, dx) = (out(d, n), out(d, n));
+            d.dropout_forward(&o, &xb, n, p, mask_seed);
+            d.dropout_backward(&dx, &dob, n, p, mask_seed);
+            vec![d.download(&o), d.download(&dx)]
+        });
+        check_all(&format!("dropout N={n} p={p} seed={mask_seed}"), &["out", "dx"], &c, &g, 0.0, 0.0);
+        for (i, (&o, &dx)) in g[0].iter().zip(&g[1]).enumerate() {
+            let keep = dropout_keep(mask_seed, i as u32, p);
+            assert_eq!(o != 0.0, keep, "dropout forward mask differs from dropout_keep at {i}");
+            assert_eq!(dx != 0.0, keep, "dropout backward mask differs from dropout_keep at {i}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------- linear
+
+#[test]
+fn linear_forward_and_backward_match_cpu() {
+    for (seed, b, c, k) in [(90u64, 3usize, 5usize, 7usize), (91, 32, 64, 50), (92, 1, 1, 1), (93, 5, 130, 3)] {
+        let mut r = rng(seed);
+        let x = rand_vec(&mut r, b * c, -1.0, 1.0);
+        let w = rand_vec(&mut r, k * c, -0.5, 0.5);
+        let bias = rand_vec(&mut r, k, -0.5, 0.5);
+        let dout = rand_vec(&mut r, b * k, -1.0, 1.0);
+        let (cr, gr) = both!(|d| {
+            let (xb, wb, bb, dob) = (buf(d, &x), buf(d, &w), buf(d, &bias), buf(d, &dout));
+            let (o, dx, dw, db) = (out(d, b * k), out(d, b * c), out(d, k * c), out(d, k));
+            d.linear_forward(&o, &xb, &wb, &bb, b, c, k);
+            d.linear_backward(&dx, &dw, &db, &dob, &xb, &wb, b, c, k);
+            vec![d.download(&o), d.download(&dx), d.download(&dw), d.download(&db)]
+        });
+        check_all(&format!("linear B={b} C={c} K={k}"), &["out", "dx", "dw", "dbias"], &cr, &gr, 1e-5, 1e-4);
+    }
+}
+
+// ------------------------------------------------------------------------------- softmax_ce
+
+#[test]
+fn softmax_ce_matches_cpu() {
+    for (seed, b, k, soft) in [(100u64, 3usize, 5usize, true), (101, 32, 50, false), (102, 1, 1, true), (103, 7, 527, true)]
+    {
+        let mut r = rng(seed);
+        let logits = rand_vec(&mut r, b * k, -8.0, 8.0);
+        let targets: Vec<f32> = if soft {
+            rand_vec(&mut r, b * k, 0.0, 1.0)
+        } else {
+            (0..b * k).map(|i| if i % k == (i / k * 7) % k { 1.0 } else { 0.0 }).collect()
+        };
+        let (cr, gr) = both!(|d| {
+            let (lb, tb) = (buf(d, &logits), buf(d, &targets));
+            let (losses, dl) = (out(d, b), out(d, b * k));
+            d.softmax_ce_forward_backward(&losses, &dl, &lb, &tb, b, k);
+            vec![d.download(&losses), d.download(&dl)]
+        });
+        check_all(&format!("softmax_ce B={b} K={k}"), &["losses", "dlogits"], &cr, &gr, 1e-5, 1e-4);
+    }
+}
+
+// ------------------------------------------------------------------------------- adamw
+
+#[test]
+fn adamw_step_matches_cpu() {
+    for (seed, n, step) in [(110u64, 1013usize, 1i32), (111, 37, 10), (112, 1, 1000)] {
+        let mut r = rng(seed);
+        let p0 = rand_vec(&mut r, n, -1.0, 1.0);
+        let m0 = rand_vec(&mut r, n, -0.1, 0.1);
+        let v0 = rand_vec(&mut r, n, 0.0, 0.01);
+        let grad = rand_vec(&mut r, n, -1.0, 1.0);
+        let (beta1, beta2) = (0.9f32, 0.999f32);
+        let hp = AdamW {
+            lr: 1e-3,
+            beta1,
+            beta2,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            bc1: 1.0 - beta1.powi(step),
+            bc2: 1.0 - beta2.powi(step),
+        };
+        let (cr, gr) = both!(|d| {
+            let (pb, mb, vb, gb) = (buf(d, &p0), buf(d, &m0), buf(d, &v0), buf(d, &grad));
+            // two steps, to check the in-place state carries over
+            d.adamw_step(&pb, &mb, &vb, &gb, n, &hp);
+            d.adamw_step(&pb, &mb, &vb, &gb, n, &hp);
+            vec![d.download(&pb), d.download(&mb), d.download(&vb)]
+        });
+        check_all(&format!("adamw N={n} step={step}"), &["param", "m", "v"], &cr, &gr, 1e-6, 1e-5);
+    }
+}
+
+// ------------------------------------------------------------------------------- device plumbing
+
+/// More dispatches than the uniform ring holds before one download: the ring must flush and
+/// every dispatch must still see its own parameters.
+#[test]
+fn many_pending_dispatches_keep_their_own_parameters() {
+    let Some(d) = gpu() else { return };
+    let n = 300usize; // > RING_SLOTS
+    assert!(n > wavnet::gpu::RING_SLOTS);
+    let x = buf(&d, &vec![1.0f32; n + 1]);
+    let outs: Vec<_> = (0..n).map(|_| out(&d, n + 1)).collect();
+    for (i, o) in outs.iter().enumerate() {
+        // relu over the first i + 1 elements; the rest stays NaN
+        d.relu_forward(o, &x, i + 1);
+    }
+    for (i, o) in outs.iter().enumerate() {
+        let v = d.download(o);
+        assert!(v[..=i].iter().all(|&e| e == 1.0), "dispatch {i}: wrong values in its range");
+        assert!(v[i + 1..].iter().all(|e| e.is_nan()), "dispatch {i}: wrote past its n = {}", i + 1);
+    }
+}
+
+/// An upload after recorded ops must not change what those ops read.
+#[test]
+fn upload_is_ordered_after_pending_ops() {
+    let Some(d) = gpu() else { return };
+    let x = buf(&d, &[1.0, -2.0, 3.0]);
+    let (a, b) = (out(&d, 3), out(&d, 3));
+    d.relu_forward(&a, &x, 3);
+    d.upload(&x, &[-1.0, 2.0]);
+    d.relu_forward(&b, &x, 3);
+    assert_eq!(d.download(&a), vec![1.0, 0.0, 3.0]);
+    assert_eq!(d.download(&b), vec![0.0, 2.0, 3.0]);
+    assert_eq!(d.len(&x), 3);
+    d.sync();
+}
+
+#[test]
+fn adapter_discovery_reports_the_device() {
+    let Some(d) = gpu() else { return };
+    let list = wavnet::gpu::list_adapters();
+    assert!(!list.is_empty(), "a device opened but list_adapters() is empty");
+    assert!(!d.adapter_info().is_empty());
+    assert!(d.name().starts_with("gpu: "), "name: {}", d.name());
+    // the best adapter is picked: a software one only when every adapter is software
+    if d.is_software() {
+        assert!(list.iter().all(|a| a.is_software), "picked a software adapter over {list:?}");
+    }
+}
