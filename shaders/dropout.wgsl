@@ -8,6 +8,8 @@ struct Params {
     n: u32,
     p: f32,
     seed: u32,
+    // 1 / (1 - p), computed on the host (as the cpu twin does) so outputs match bit for bit
+    scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -36,7 +38,7 @@ fn dropout_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
                    @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i >= P.n) { return; }
-    out[i] = select(0.0, x[i] / (1.0 - P.p), keep(i));
+    out[i] = select(0.0, x[i] * P.scale, keep(i));
 }
 
 // ---- dropout_backward: dx = keep ? dout / (1 - p) : 0
@@ -48,5 +50,5 @@ fn dropout_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     if (i >= P.n) { return; }
-    dx[i] = select(0.0, dout[i] / (1.0 - P.p), keep(i));
+    dx[i] = select(0.0, dout[i] * P.scale, keep(i));
 }

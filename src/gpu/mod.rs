@@ -214,7 +214,19 @@ impl GpuDevice {
     /// ([`GpuError::NoHardwareAdapter`]). `WGPU_BACKEND=vulkan|gl|...` restricts the backends.
     pub fn new(prefer_hardware_only: bool) -> Result<GpuDevice, GpuError> {
         let inst = instance();
-        let mut adapters = pollster::block_on(inst.enumerate_adapters(inst_backends()));
+        // Without WGPU_BACKEND: the primary backends (Vulkan, Metal, DX12) first, GL only when
+        // they have no adapter (GL is slower to compile shaders and lacks features).
+        let mut adapters = match wgpu::Backends::from_env() {
+            Some(b) => pollster::block_on(inst.enumerate_adapters(b)),
+            None => {
+                let primary = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
+                if primary.is_empty() {
+                    pollster::block_on(inst.enumerate_adapters(wgpu::Backends::SECONDARY))
+                } else {
+                    primary
+                }
+            }
+        };
         adapters.sort_by_key(|a| rank(&a.get_info()));
         let Some(adapter) = adapters.into_iter().next() else {
             return Err(GpuError::NoAdapter);
