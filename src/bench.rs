@@ -55,7 +55,7 @@ impl DeviceTask for BenchTask {
         for b in 0..self.batch {
             y[b * cfg.classes + b % cfg.classes] = 1.0;
         }
-        let mut step = |m: &mut Model<D>, i: u64| {
+        let step = |m: &mut Model<D>, i: u64| {
             m.forward(&x, true, i as u32);
             m.backward(&y);
             m.adamw_step(1e-3, 1e-2);

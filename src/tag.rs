@@ -50,7 +50,7 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String
     let mut seen = HashSet::new();
     fn walk(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<(PathBuf, String)>, seen: &mut HashSet<PathBuf>) {
         match dir.canonicalize() {
-            Ok(c) if !seen.insert(c) => {
+            Ok(c) if !seen.insert(c.clone()) => {
                 failed.push((dir.to_path_buf(), "symlink loop: folder already visited, skipped".into()));
                 return;
             }
