@@ -524,3 +524,396 @@ fn streaming_windows_match_slicing_load_audio() {
     let res: Vec<_> = windows(&trunc, 16000, 1000, 1000).unwrap().collect();
     assert!(res.last().unwrap().as_ref().is_err_and(|e| e.to_string().contains("truncated")));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Augmentations
+
+use wavnet::data::augment::{self as aug, Biquad, FilterKind};
+
+fn db(p: f64) -> f64 {
+    10.0 * p.log10()
+}
+
+#[test]
+fn gain_polarity_shift_are_exact() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let x = sine(440.0, 16000, 0.5, 0.25);
+    for _ in 0..20 {
+        let mut y = x.clone();
+        let g = aug::random_gain(&mut y, &mut rng, Range::new(-6.0, 6.0));
+        assert!((-6.0..=6.0).contains(&g));
+        let measured = db(aug::power(&y) / aug::power(&x));
+        assert!((measured - g as f64).abs() < 1e-3, "asked {g} dB, measured {measured}");
+        assert_eq!(y.len(), x.len());
+    }
+    let mut y = x.clone();
+    aug::invert_polarity(&mut y);
+    assert!(x.iter().zip(&y).all(|(a, b)| *a == -*b));
+    let mut y = x.clone();
+    aug::time_shift(&mut y, 100);
+    assert_eq!(&y[100..], &x[..x.len() - 100]);
+    assert!(y[..100].iter().all(|v| *v == 0.0));
+    let mut y = x.clone();
+    aug::time_shift(&mut y, -100);
+    assert_eq!(&y[..x.len() - 100], &x[100..]);
+    let mut y = x.clone();
+    let n = aug::random_shift(&mut y, &mut rng, 0.1);
+    assert!(n.unsigned_abs() <= x.len() / 10);
+    assert_eq!(y.len(), x.len());
+}
+
+#[test]
+fn noise_is_added_at_the_requested_snr() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let x = sine(440.0, 16000, 1.0, 0.3);
+    for color in [NoiseColor::White, NoiseColor::Pink, NoiseColor::Brown] {
+        for snr in [0.0f32, 10.0, 30.0] {
+            let mut y = x.clone();
+            aug::add_noise(&mut y, &mut rng, color, snr);
+            let noise: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+            let measured = db(aug::power(&x) / aug::power(&noise));
+            assert!((measured - snr as f64).abs() < 0.05, "{color:?}: asked {snr} dB, measured {measured}");
+        }
+    }
+    // Colours differ in spectral tilt: low/high band energy ratio white < pink < brown.
+    let mut tilt = |c| {
+        let n = aug::make_noise(c, 32000, &mut rng);
+        let lo: f32 = (1..20).map(|k| dft_mag(&n, 50.0 * k as f32, 16000).powi(2)).sum();
+        let hi: f32 = (1..20).map(|k| dft_mag(&n, 5000.0 + 50.0 * k as f32, 16000).powi(2)).sum();
+        lo / hi
+    };
+    let (w, p, b) = (tilt(NoiseColor::White), tilt(NoiseColor::Pink), tilt(NoiseColor::Brown));
+    assert!(w < 3.0 && p > 5.0 * w && b > 5.0 * p, "tilts white {w}, pink {p}, brown {b}");
+}
+
+#[test]
+fn background_mix_and_configured_snr_range() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let x = sine(440.0, 16000, 1.0, 0.3);
+    let bg = sine(1234.0, 16000, 0.3, 0.8); // shorter: repeated
+    let mut y = x.clone();
+    assert!(aug::mix_at_snr(&mut y, &bg, 6.0));
+    let added: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+    assert!((db(aug::power(&x) / aug::power(&added)) - 6.0).abs() < 0.05);
+    // Through augment_clip with only background on, SNRs land in the range.
+    let mut cfg = AugmentConfig::none();
+    cfg.background = Some(aug::ProbRange { p: 1.0, range: Range::new(5.0, 15.0) });
+    for _ in 0..20 {
+        let mut y = x.clone();
+        aug::augment_clip(&mut y, &mut rng, &cfg, 16000, Some(&bg));
+        let added: Vec<f32> = y.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let snr = db(aug::power(&x) / aug::power(&added));
+        assert!((4.95..=15.05).contains(&snr), "snr {snr}");
+    }
+}
+
+#[test]
+fn mixup_targets_sum_to_the_mixed_weights() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let (rows, len, k) = (8, 100, 4);
+    let mut x: Vec<f32> = (0..rows * len).map(|i| (i / len) as f32).collect();
+    let mut y = vec![0f32; rows * k];
+    let weights: Vec<f32> = (0..rows).map(|r| if r % 2 == 0 { 1.0 } else { 0.5 }).collect();
+    for r in 0..rows {
+        y[r * k + r % k] = weights[r];
+    }
+    let used = aug::mixup(&mut x, &mut y, rows, &mut rng, 0.4, 1.0);
+    let mut mixed = 0;
+    for (r, &(j, lam)) in used.iter().enumerate() {
+        assert!((0.5..=1.0).contains(&lam));
+        let s: f32 = y[r * k..(r + 1) * k].iter().sum();
+        let want = lam * weights[r] + (1.0 - lam) * weights[j];
+        assert!((s - want).abs() < 1e-5, "row {r}: targets sum {s}, expected {want}");
+        let xv = lam * r as f32 + (1.0 - lam) * j as f32;
+        assert!(x[r * len..(r + 1) * len].iter().all(|v| (v - xv).abs() < 1e-4));
+        if j != r && lam < 1.0 {
+            mixed += 1;
+        }
+    }
+    assert!(mixed >= 4, "mixup mixed only {mixed} of {rows} rows");
+    for _ in 0..200 {
+        let l = aug::beta_sample(&mut rng, 0.2);
+        assert!((0.0..=1.0).contains(&l));
+    }
+}
+
+#[test]
+fn eq_filters_attenuate_their_stop_bands() {
+    let sr = 16000;
+    let lo = sine(200.0, sr, 1.0, 0.5);
+    let hi = sine(5000.0, sr, 1.0, 0.5);
+    let gain = |b: Biquad, x: &[f32]| {
+        let mut y = x.to_vec();
+        b.apply(&mut y);
+        db(aug::power(&y[4000..]) / aug::power(&x[4000..]))
+    };
+    let lp = Biquad::design(FilterKind::LowPass, sr, 1000.0, 0.707, 0.0);
+    assert!(gain(lp, &lo).abs() < 0.5 && gain(lp, &hi) < -25.0);
+    let hp = Biquad::design(FilterKind::HighPass, sr, 1000.0, 0.707, 0.0);
+    assert!(gain(hp, &hi).abs() < 0.5 && gain(hp, &lo) < -25.0);
+    let bp = Biquad::design(FilterKind::BandPass, sr, 1000.0, 2.0, 0.0);
+    let mid = sine(1000.0, sr, 1.0, 0.5);
+    assert!(gain(bp, &mid).abs() < 0.5 && gain(bp, &lo) < -10.0 && gain(bp, &hi) < -10.0);
+    let pk = Biquad::design(FilterKind::Peaking, sr, 1000.0, 1.0, -12.0);
+    assert!((gain(pk, &mid) + 12.0).abs() < 0.5 && gain(pk, &hi).abs() < 1.0);
+}
+
+#[test]
+fn reverb_speed_and_masks() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let sr = 16000;
+    // Reverb: an impulse becomes an exponentially decaying tail; length and RMS preserved.
+    let ir = aug::synthetic_ir(&mut rng, sr, 0.5);
+    assert_eq!(ir.len(), 8000);
+    let e1 = aug::power(&ir[800..1600]);
+    let e2 = aug::power(&ir[4800..5600]);
+    let decay = db(e1 / e2); // 0.25 s apart -> about 30 dB for RT60 0.5 s
+    assert!((decay - 30.0).abs() < 6.0, "decay over 0.25 s: {decay} dB");
+    let mut x = vec![0f32; 16000];
+    x[1000] = 1.0;
+    let x0 = x.clone();
+    aug::reverb(&mut x, &mut rng, sr, 0.5, 0.5);
+    assert_eq!(x.len(), x0.len());
+    assert!((aug::power(&x) - aug::power(&x0)).abs() < 1e-6 * aug::power(&x0).max(1e-12) + 1e-9);
+    assert!(x[..1000].iter().all(|v| v.abs() < 1e-5), "reverb before the onset");
+    assert!(x[3000..4000].iter().any(|v| v.abs() > 1e-5), "no tail");
+    // FFT convolution equals direct convolution.
+    let a: Vec<f32> = (0..3000).map(|_| rng.random::<f32>() - 0.5).collect();
+    let h: Vec<f32> = (0..100).map(|_| rng.random::<f32>() - 0.5).collect();
+    let fast = aug::convolve_same(&a, &h);
+    for i in [0usize, 50, 99, 1500, 2999] {
+        let direct: f32 = (0..=i.min(99)).map(|j| h[j] * a[i - j]).sum();
+        assert!((fast[i] - direct).abs() < 1e-4, "{i}: {} vs {direct}", fast[i]);
+    }
+    // Speed: 1.25× faster is 1/1.25 as long and the tone 1.25× higher.
+    let s = sine(400.0, sr, 1.0, 0.5);
+    let f = aug::speed(&s, 1.25);
+    assert_eq!(f.len(), 12800);
+    let zc = zero_crossing_freq(&f[1000..11000], sr);
+    assert!((zc - 500.0).abs() < 5.0, "speed 1.25: {zc} Hz");
+    // Time mask zeros at most max_masks spans of at most max_fraction each.
+    let mut y = vec![1f32; 10000];
+    aug::time_mask(&mut y, &mut rng, 2, 0.1);
+    let zeros = y.iter().filter(|v| **v == 0.0).count();
+    assert!(zeros >= 1 && zeros <= 2000, "{zeros} zeros");
+}
+
+#[test]
+fn augment_config_json_and_spec() {
+    let d = AugmentConfig::default();
+    let json = serde_json::to_string(&d).unwrap();
+    let back: AugmentConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, d);
+    let partial: AugmentConfig = serde_json::from_str(r#"{"mixup": {"p": 1.0, "alpha": 0.2}, "noise": null}"#).unwrap();
+    assert_eq!(partial.mixup.as_ref().unwrap().alpha, 0.2);
+    assert!(partial.noise.is_none() && partial.gain_db.is_some());
+    assert!(AugmentConfig::none().is_none() && !d.is_none());
+    let s = AugmentConfig::parse_spec("gain=-6:6,noise=white+pink:10:30,mixup=0.2,p=0.8,speed=0.9:1.1,mask=2:0.05").unwrap();
+    assert_eq!(s.gain_db.as_ref().unwrap().range, Range::new(-6.0, 6.0));
+    assert_eq!(s.gain_db.as_ref().unwrap().p, 0.8);
+    assert_eq!(s.noise.as_ref().unwrap().colors, vec![NoiseColor::White, NoiseColor::Pink]);
+    assert!(s.reverb.is_none() && s.eq.is_none());
+    assert_eq!(AugmentConfig::parse_spec("none").unwrap(), AugmentConfig::none());
+    let e = AugmentConfig::parse_spec("gain=6:-6").unwrap_err();
+    assert!(e.contains("gain"), "{e}");
+    assert!(AugmentConfig::parse_spec("wobble=1").unwrap_err().contains("unknown augmentation"));
+    // The default set keeps length and finiteness.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    for _ in 0..20 {
+        let mut x = sine(300.0, 16000, 1.0, 0.5);
+        aug::augment_clip(&mut x, &mut rng, &d, 16000, None);
+        assert_eq!(x.len(), 16000);
+        assert!(x.iter().all(|v| v.is_finite()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loader
+
+use std::sync::Arc;
+
+/// A folders dataset of `per_class` clips in each of 3 classes, lengths varying around 1 s at
+/// 8 kHz, plus optionally one broken file.
+fn loader_dataset(dir: &Path, per_class: usize, broken: bool) -> Arc<Dataset> {
+    for (c, f) in [("low", 200.0), ("mid", 800.0), ("high", 2000.0)] {
+        for i in 0..per_class {
+            tone_file(&dir.join(c).join(format!("{i}.wav")), f, 0.5 + 0.1 * i as f32);
+        }
+    }
+    if broken {
+        std::fs::write(dir.join("mid/broken.wav"), b"RIFF....WAVEfmt garbage").unwrap();
+    }
+    Arc::new(Dataset::open(dir, &DatasetOptions::default()).unwrap())
+}
+
+fn cfg(threads: usize, augment: AugmentConfig) -> LoaderConfig {
+    LoaderConfig {
+        sample_rate: 8000,
+        crop: 4000,
+        batch: 4,
+        seed: 42,
+        augment,
+        balanced: false,
+        pad: PadMode::Zeros,
+        threads: Some(threads),
+        cache_bytes: 64 << 20,
+        disk_cache: None,
+    }
+}
+
+#[test]
+fn training_batches_are_deterministic_whatever_the_thread_count() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = loader_dataset(d.path(), 5, false);
+    let all: Vec<usize> = (0..ds.items.len()).collect();
+    let mut augment = AugmentConfig::default();
+    augment.mixup = Some(aug::MixupConfig { p: 1.0, alpha: 0.4 });
+    augment.background = Some(aug::ProbRange { p: 0.5, range: Range::new(5.0, 20.0) });
+    let run = |threads| {
+        let l = Loader::new(ds.clone(), cfg(threads, augment.clone()));
+        (0..2).flat_map(|e| l.train_epoch(&all, e).collect::<Vec<_>>()).collect::<Vec<Batch>>()
+    };
+    let (a, b) = (run(1), run(2));
+    assert_eq!(a.len(), 2 * (15 / 4));
+    assert_eq!(a, b, "1 and 2 threads disagree");
+    for batch in &a {
+        assert_eq!(batch.x.len(), 4 * 4000);
+        assert_eq!(batch.y.len(), 4 * 3);
+        assert_eq!((batch.rows, batch.items.len()), (4, 4));
+        for r in 0..4 {
+            let s: f32 = batch.y[r * 3..(r + 1) * 3].iter().sum();
+            assert!((s - 1.0).abs() < 1e-5, "targets sum {s}");
+        }
+    }
+    // Different epochs and seeds differ.
+    assert_ne!(a[0].x, a[3].x);
+    let mut c2 = cfg(2, augment.clone());
+    c2.seed = 43;
+    let other: Vec<Batch> = Loader::new(ds.clone(), c2).train_epoch(&all, 0).collect();
+    assert_ne!(other[0].x, a[0].x);
+    // Each epoch visits every clip at most once (shuffled, no replacement).
+    let plain = Loader::new(ds.clone(), cfg(2, AugmentConfig::none()));
+    let mut seen: Vec<usize> = plain.train_epoch(&all, 0).flat_map(|b| b.items).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 12);
+}
+
+#[test]
+fn balanced_sampling_evens_out_classes() {
+    let d = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        tone_file(&d.path().join(format!("many/{i}.wav")), 300.0, 0.2);
+    }
+    tone_file(&d.path().join("few/0.wav"), 900.0, 0.2);
+    tone_file(&d.path().join("few/1.wav"), 900.0, 0.2);
+    let ds = Arc::new(Dataset::open(d.path(), &DatasetOptions::default()).unwrap());
+    let all: Vec<usize> = (0..ds.items.len()).collect();
+    let mut c = cfg(2, AugmentConfig::none());
+    c.balanced = true;
+    c.crop = 800;
+    let l = Loader::new(ds.clone(), c);
+    let few = ds.labels.iter().position(|s| s == "few").unwrap();
+    let mut count = [0usize; 2];
+    for e in 0..10 {
+        for b in l.train_epoch(&all, e) {
+            for &i in &b.items {
+                count[(ds.items[i].label == few) as usize] += 1;
+            }
+        }
+    }
+    let frac = count[1] as f32 / (count[0] + count[1]) as f32;
+    assert!((0.35..0.65).contains(&frac), "balanced fraction of the rare class {frac}");
+}
+
+#[test]
+fn eval_pass_centre_crops_and_partial_last_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    // A ramp (to locate the crop) and a short clip (to check centring).
+    let ramp: Vec<f32> = (0..8000).map(|i| i as f32 / 8000.0).collect();
+    std::fs::create_dir_all(r.join("a")).unwrap();
+    std::fs::create_dir_all(r.join("b")).unwrap();
+    write_wav(&r.join("a/ramp.wav"), &ramp, 8000).unwrap();
+    write_wav(&r.join("b/short.wav"), &vec![0.5; 1000], 8000).unwrap();
+    for i in 0..3 {
+        tone_file(&r.join(format!("b/t{i}.wav")), 500.0, 0.6);
+    }
+    let ds = Arc::new(Dataset::open(r, &DatasetOptions::default()).unwrap());
+    let idx: Vec<usize> = (0..ds.items.len()).collect();
+    let l = Loader::new(ds.clone(), cfg(2, AugmentConfig::default())); // augment is ignored in eval
+    let batches: Vec<Batch> = l.eval_pass(&idx).collect();
+    assert_eq!(batches.len(), 2);
+    assert_eq!((batches[0].rows, batches[1].rows), (4, 1));
+    assert_eq!(batches[1].x.len(), 4 * 4000);
+    assert!(batches[1].x[4000..].iter().all(|v| *v == 0.0) && batches[1].y[3..].iter().all(|v| *v == 0.0));
+    let all_items: Vec<usize> = batches.iter().flat_map(|b| b.items.clone()).collect();
+    assert_eq!(all_items, idx);
+    let pos = |name: &str| ds.items.iter().position(|i| i.path.ends_with(name)).unwrap();
+    let row = |i: usize| {
+        let k = all_items.iter().position(|&x| x == i).unwrap();
+        batches[k / 4].x[(k % 4) * 4000..(k % 4 + 1) * 4000].to_vec()
+    };
+    let ramp_row = row(pos("a/ramp.wav"));
+    assert!((ramp_row[0] - 2000.0 / 8000.0).abs() < 1e-3, "centre crop starts at {}", ramp_row[0]);
+    let short_row = row(pos("b/short.wav"));
+    assert!(short_row[..1500].iter().all(|v| *v == 0.0) && short_row[2500..].iter().all(|v| *v == 0.0));
+    assert!(short_row[1500..2500].iter().all(|v| (v - 0.5).abs() < 1e-3));
+    // Same result twice (deterministic) and the label rows are one-hot.
+    assert_eq!(l.eval_pass(&idx).collect::<Vec<_>>(), batches);
+}
+
+#[test]
+fn failures_are_reported_once_and_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = loader_dataset(d.path(), 4, true);
+    assert_eq!(ds.items.len(), 13);
+    let broken = ds.items.iter().position(|i| i.path.ends_with("mid/broken.wav")).unwrap();
+    let all: Vec<usize> = (0..ds.items.len()).collect();
+    let l = Loader::new(ds.clone(), cfg(2, AugmentConfig::none()));
+    let batches: Vec<Batch> = l.train_epoch(&all, 0).collect();
+    assert_eq!(batches.len(), 3, "the epoch ended early");
+    for b in &batches {
+        assert!(!b.items.contains(&broken));
+        assert_eq!(b.rows, 4);
+    }
+    let _ = l.train_epoch(&all, 1).count();
+    let eval: Vec<Batch> = l.eval_pass(&all).collect();
+    assert_eq!(eval.iter().map(|b| b.rows).sum::<usize>(), 12);
+    let f = l.failures();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].to_string().contains("broken.wav"), "{}", f[0]);
+    let pre = l.preload(&all);
+    assert_eq!(pre, f);
+}
+
+#[test]
+fn cache_hits_on_the_second_epoch_and_disk_cache() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = loader_dataset(d.path(), 4, false);
+    let all: Vec<usize> = (0..ds.items.len()).collect();
+    let l = Loader::new(ds.clone(), cfg(2, AugmentConfig::none()));
+    let _ = l.train_epoch(&all, 0).count();
+    let s1 = l.cache_stats();
+    assert_eq!((s1.misses, s1.hits, s1.clips), (12, 0, 12));
+    assert!(s1.bytes > 12 * 4000 * 4);
+    let _ = l.train_epoch(&all, 1).count();
+    let s2 = l.cache_stats();
+    assert_eq!((s2.misses, s2.hits), (12, 12));
+    // A tiny memory bound keeps the cache under it.
+    let mut c = cfg(2, AugmentConfig::none());
+    c.cache_bytes = 50_000;
+    let small = Loader::new(ds.clone(), c);
+    let _ = small.train_epoch(&all, 0).count();
+    assert!(small.cache_stats().bytes <= 50_000 && small.cache_stats().clips >= 1);
+    // Disk cache: a second loader reads decoded clips back, bit-identical batches.
+    let cache_dir = d.path().join("decoded");
+    let mut c = cfg(2, AugmentConfig::none());
+    c.disk_cache = Some(cache_dir.clone());
+    let first: Vec<Batch> = Loader::new(ds.clone(), c.clone()).eval_pass(&all).collect();
+    assert_eq!(std::fs::read_dir(&cache_dir).unwrap().count(), 12);
+    let l2 = Loader::new(ds.clone(), c);
+    let second: Vec<Batch> = l2.eval_pass(&all).collect();
+    assert_eq!(first, second);
+    assert_eq!(l2.cache_stats().disk_hits, 12);
+}
