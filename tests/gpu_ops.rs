@@ -64,9 +64,11 @@ fn tie_vec(r: &mut StdRng, n: usize) -> Vec<f32> {
 #[track_caller]
 fn check(what: &str, want: &[f32], got: &[f32], atol: f32, rtol: f32) {
     assert_eq!(want.len(), got.len(), "{what}: length differs (cpu {}, gpu {})", want.len(), got.len());
-    let bad = want.iter().zip(got).position(|(w, g)| !((w - g).abs() <= atol + rtol * w.abs()));
+    // written so that a NaN on either side counts as a mismatch
+    let close = |w: f32, g: f32| (w - g).abs() <= atol + rtol * w.abs();
+    let bad = want.iter().zip(got).position(|(&w, &g)| !close(w, g));
     if let Some(i) = bad {
-        let n_bad = want.iter().zip(got).filter(|(w, g)| !((*w - *g).abs() <= atol + rtol * w.abs())).count();
+        let n_bad = want.iter().zip(got).filter(|(&w, &g)| !close(w, g)).count();
         panic!(
             "{what}: first mismatch at index {i}: cpu {} vs gpu {} (|diff| {:e}, tol {:e}); {n_bad} of {} elements differ",
             want[i],
@@ -301,12 +303,9 @@ fn maxpool_forward_and_backward_match_cpu() {
 
 #[test]
 fn globalpool_forward_and_backward_match_cpu() {
-    for (seed, b, c, t, ties) in [
-        (70u64, 3usize, 5usize, 37usize, false),
-        (71, 2, 70, 13, false),
-        (72, 3, 5, 37, true),
-        (73, 1, 1, 1, false),
-    ] {
+    for (seed, b, c, t, ties) in
+        [(70u64, 3usize, 5usize, 37usize, false), (71, 2, 70, 13, false), (72, 3, 5, 37, true), (73, 1, 1, 1, false)]
+    {
         let mut r = rng(seed);
         let x = if ties { tie_vec(&mut r, b * c * t) } else { rand_vec(&mut r, b * c * t, -1.0, 1.0) };
         let dout = rand_vec(&mut r, b * c, -1.0, 1.0);
@@ -372,7 +371,8 @@ fn linear_forward_and_backward_match_cpu() {
 
 #[test]
 fn softmax_ce_matches_cpu() {
-    for (seed, b, k, soft) in [(100u64, 3usize, 5usize, true), (101, 32, 50, false), (102, 1, 1, true), (103, 7, 527, true)]
+    for (seed, b, k, soft) in
+        [(100u64, 3usize, 5usize, true), (101, 32, 50, false), (102, 1, 1, true), (103, 7, 527, true)]
     {
         let mut r = rng(seed);
         let logits = rand_vec(&mut r, b * k, -8.0, 8.0);
@@ -463,6 +463,7 @@ fn upload_is_ordered_after_pending_ops() {
 fn adapter_discovery_reports_the_device() {
     let Some(d) = gpu() else { return };
     let list = wavnet::gpu::list_adapters();
+    eprintln!("gpu tests ran on {} (adapters: {list:?})", d.adapter_info());
     assert!(!list.is_empty(), "a device opened but list_adapters() is empty");
     assert!(!d.adapter_info().is_empty());
     assert!(d.name().starts_with("gpu: "), "name: {}", d.name());

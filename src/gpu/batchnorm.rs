@@ -50,8 +50,8 @@ fn params(op: &str, b: usize, c: usize, t: usize, momentum: f32, eps: f32) -> [u
 /// updated in train mode; x (B, C, T); weight (C); bias (C).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
-    d: &GpuDevice, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, running_mean: &GpuBuf, running_var: &GpuBuf,
-    x: &GpuBuf, weight: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, t: usize, train: bool, momentum: f32, eps: f32,
+    d: &GpuDevice, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, running_mean: &GpuBuf, running_var: &GpuBuf, x: &GpuBuf,
+    weight: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, t: usize, train: bool, momentum: f32, eps: f32,
 ) {
     let op = "batchnorm_forward";
     let p = params(op, b, c, t, momentum, eps);
@@ -92,10 +92,5 @@ pub(super) fn backward(
         check_len(op, name, v, c);
     }
     d.dispatch(&BWD_REDUCE, &[dweight, dbias, dout, x, mean, rstd], &p, c);
-    d.dispatch(
-        &BWD_DATA,
-        &[dx, dout, x, mean, rstd, weight, dweight, dbias],
-        &p,
-        groups(b * c * t, BWD_DATA.wg),
-    );
+    d.dispatch(&BWD_DATA, &[dx, dout, x, mean, rstd, weight, dweight, dbias], &p, groups(b * c * t, BWD_DATA.wg));
 }

@@ -9,13 +9,8 @@ const CT: usize = 4;
 const TT: usize = 4;
 const FWD: Kernel =
     Kernel { shader: "conv1d", source: SRC, entry: "conv1d_forward", wg: 64, bindings: &[ReadWrite, Read, Read] };
-const BWD_DATA: Kernel = Kernel {
-    shader: "conv1d",
-    source: SRC,
-    entry: "conv1d_backward_data",
-    wg: 64,
-    bindings: &[ReadWrite, Read, Read],
-};
+const BWD_DATA: Kernel =
+    Kernel { shader: "conv1d", source: SRC, entry: "conv1d_backward_data", wg: 64, bindings: &[ReadWrite, Read, Read] };
 const BWD_WEIGHT: Kernel = Kernel {
     shader: "conv1d",
     source: SRC,

@@ -17,7 +17,12 @@ pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, n: usize, p: f32,
     check_p("dropout_forward", p);
     check_len("dropout_forward", "out", out, n);
     check_len("dropout_forward", "x", x, n);
-    d.dispatch(&FWD, &[out, x], &[u("dropout_forward", n), p.to_bits(), seed, (1.0 / (1.0 - p)).to_bits()], groups(n, FWD.wg));
+    d.dispatch(
+        &FWD,
+        &[out, x],
+        &[u("dropout_forward", n), p.to_bits(), seed, (1.0 / (1.0 - p)).to_bits()],
+        groups(n, FWD.wg),
+    );
 }
 
 /// dx (N) =; dout (N).
@@ -25,5 +30,10 @@ pub(super) fn backward(d: &GpuDevice, dx: &GpuBuf, dout: &GpuBuf, n: usize, p: f
     check_p("dropout_backward", p);
     check_len("dropout_backward", "dx", dx, n);
     check_len("dropout_backward", "dout", dout, n);
-    d.dispatch(&BWD, &[dx, dout], &[u("dropout_backward", n), p.to_bits(), seed, (1.0 / (1.0 - p)).to_bits()], groups(n, BWD.wg));
+    d.dispatch(
+        &BWD,
+        &[dx, dout],
+        &[u("dropout_backward", n), p.to_bits(), seed, (1.0 / (1.0 - p)).to_bits()],
+        groups(n, BWD.wg),
+    );
 }

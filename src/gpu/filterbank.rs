@@ -30,8 +30,7 @@ fn check(op: &str, b: usize, l: usize, k2: usize, w: usize, h: usize, t: usize) 
 /// y (B, K2, T) =; x (B, L); kernel (K2, W).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
-    d: &GpuDevice, y: &GpuBuf, x: &GpuBuf, kernel: &GpuBuf, b: usize, l: usize, k2: usize, w: usize, h: usize,
-    t: usize,
+    d: &GpuDevice, y: &GpuBuf, x: &GpuBuf, kernel: &GpuBuf, b: usize, l: usize, k2: usize, w: usize, h: usize, t: usize,
 ) {
     let op = "filterbank_forward";
     let p = check(op, b, l, k2, w, h, t);

@@ -5,20 +5,10 @@ use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel};
 const SRC: &str = include_str!("../../shaders/linear.wgsl");
 /// Outputs per invocation (`RT` in the shader).
 const RT: usize = 4;
-const FWD: Kernel = Kernel {
-    shader: "linear",
-    source: SRC,
-    entry: "linear_forward",
-    wg: 64,
-    bindings: &[ReadWrite, Read, Read, Read],
-};
-const BWD_DATA: Kernel = Kernel {
-    shader: "linear",
-    source: SRC,
-    entry: "linear_backward_data",
-    wg: 64,
-    bindings: &[ReadWrite, Read, Read],
-};
+const FWD: Kernel =
+    Kernel { shader: "linear", source: SRC, entry: "linear_forward", wg: 64, bindings: &[ReadWrite, Read, Read, Read] };
+const BWD_DATA: Kernel =
+    Kernel { shader: "linear", source: SRC, entry: "linear_backward_data", wg: 64, bindings: &[ReadWrite, Read, Read] };
 const BWD_WEIGHT: Kernel = Kernel {
     shader: "linear",
     source: SRC,
@@ -34,7 +24,9 @@ fn params(op: &str, b: usize, c: usize, k: usize) -> [u32; 3] {
 
 /// out (B, K) =; x (B, C); w (K, C); bias (K).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, k: usize) {
+pub(super) fn forward(
+    d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, w: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, k: usize,
+) {
     let op = "linear_forward";
     let p = params(op, b, c, k);
     check_len(op, "out", out, b * k);

@@ -251,7 +251,7 @@ impl GpuDevice {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         Ok(GpuDevice {
             _instance: inst,
             adapter,
@@ -444,11 +444,7 @@ pub(crate) fn groups(n: usize, wg: u32) -> usize {
 
 /// Shape check with a message naming the op and the tensor.
 pub(crate) fn check_len(op: &str, name: &str, buf: &GpuBuf, want: usize) {
-    assert!(
-        buf.len >= want,
-        "{op}: {name} holds {} floats but the shape needs {want}",
-        buf.len
-    );
+    assert!(buf.len >= want, "{op}: {name} holds {} floats but the shape needs {want}", buf.len);
 }
 
 /// A size as a shader u32, checked.
@@ -558,8 +554,7 @@ impl Device for GpuDevice {
         filterbank::forward(self, y, x, kernel, b, l, k2, w, h, t)
     }
     fn filterbank_backward(
-        &self, dkernel: &GpuBuf, dy: &GpuBuf, x: &GpuBuf, b: usize, l: usize, k2: usize, w: usize, h: usize,
-        t: usize,
+        &self, dkernel: &GpuBuf, dy: &GpuBuf, x: &GpuBuf, b: usize, l: usize, k2: usize, w: usize, h: usize, t: usize,
     ) {
         filterbank::backward(self, dkernel, dy, x, b, l, k2, w, h, t)
     }
@@ -572,17 +567,30 @@ impl Device for GpuDevice {
     }
 
     fn batchnorm_forward(
-        &self, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, running_mean: &GpuBuf, running_var: &GpuBuf,
-        x: &GpuBuf, weight: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, t: usize, train: bool, momentum: f32,
-        eps: f32,
+        &self, out: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf, running_mean: &GpuBuf, running_var: &GpuBuf, x: &GpuBuf,
+        weight: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, t: usize, train: bool, momentum: f32, eps: f32,
     ) {
         batchnorm::forward(
-            self, out, mean, rstd, running_mean, running_var, x, weight, bias, b, c, t, train, momentum, eps,
+            self,
+            out,
+            mean,
+            rstd,
+            running_mean,
+            running_var,
+            x,
+            weight,
+            bias,
+            b,
+            c,
+            t,
+            train,
+            momentum,
+            eps,
         )
     }
     fn batchnorm_backward(
-        &self, dx: &GpuBuf, dweight: &GpuBuf, dbias: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, mean: &GpuBuf,
-        rstd: &GpuBuf, weight: &GpuBuf, b: usize, c: usize, t: usize,
+        &self, dx: &GpuBuf, dweight: &GpuBuf, dbias: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, mean: &GpuBuf, rstd: &GpuBuf,
+        weight: &GpuBuf, b: usize, c: usize, t: usize,
     ) {
         batchnorm::backward(self, dx, dweight, dbias, dout, x, mean, rstd, weight, b, c, t)
     }
