@@ -470,5 +470,14 @@ fn adapter_discovery_reports_the_device() {
     // the best adapter is picked: a software one only when every adapter is software
     if d.is_software() {
         assert!(list.iter().all(|a| a.is_software), "picked a software adapter over {list:?}");
+        // `--device auto` asks for hardware only: here that must be a clear error
+        match GpuDevice::new(true) {
+            Err(e @ wavnet::gpu::GpuError::NoHardwareAdapter(_)) => {
+                assert!(e.to_string().contains("--device cpu"), "message: {e}")
+            }
+            Err(e) => panic!("expected NoHardwareAdapter, got {e}"),
+            Ok(g) => panic!("hardware-only open returned the software adapter {}", g.adapter_info()),
+        }
     }
+    assert!(wavnet::gpu::GpuError::NoAdapter.to_string().contains("apt-get install mesa-vulkan-drivers"));
 }

@@ -202,6 +202,7 @@ pub struct GpuDevice {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     max_binding: u64,
+    max_groups_per_dim: usize,
     ring: wgpu::Buffer,
     modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
@@ -259,6 +260,7 @@ impl GpuDevice {
             queue,
             info,
             max_binding,
+            max_groups_per_dim: limits.max_compute_workgroups_per_dimension as usize,
             ring,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
@@ -370,7 +372,7 @@ impl GpuDevice {
             return;
         }
         let pipe = self.pipeline(k);
-        let max = self.device.limits().max_compute_workgroups_per_dimension as usize;
+        let max = self.max_groups_per_dim;
         let gx = groups.min(max);
         let gy = groups.div_ceil(gx);
         assert!(gy <= max, "{}: {groups} workgroups is too many for one dispatch", k.entry);
