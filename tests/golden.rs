@@ -87,7 +87,10 @@ fn golden_matches_pytorch_on_gpu() {
 }
 
 /// Twenty AdamW steps (dropout on) on the golden batch: the same losses on both devices, and
-/// the loss falls.
+/// the loss falls. Adam moves every weight by about lr * sign(g) early on, so float32 rounding
+/// in near-zero gradients makes the two trajectories drift apart in proportion to lr: at lr 1e-3
+/// the losses agree to 1e-6 for three steps and differ by 1-10 % after ten; at lr 1e-4 they stay
+/// within 0.2 % for all twenty steps.
 fn twenty_steps<D: Device>(dev: D) -> Vec<f32> {
     let g = Golden::load();
     let cfg = Config::wavnet_s(16000, 10);
@@ -97,7 +100,7 @@ fn twenty_steps<D: Device>(dev: D) -> Vec<f32> {
         .map(|step| {
             model.forward(g.get("input"), true, wavnet::train::dropout_seed(3, step));
             model.backward(g.get("target"));
-            model.adamw_step(1e-3, 1e-2);
+            model.adamw_step(1e-4, 1e-2);
             model.loss(4)
         })
         .collect()
