@@ -322,6 +322,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             println!("cpu: {} threads", rayon::current_num_threads());
             println!("--device auto picks: {}", AnyDevice::open(DeviceKind::Auto)?.name());
+            if !adapters.is_empty() && adapters.iter().all(|a| a.is_software) {
+                println!("(only software GPU adapters: the cpu device is faster; --device gpu uses the adapter anyway)");
+            }
             Ok(0)
         }
         Cmd::Bench(a) => {

@@ -96,11 +96,31 @@ fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
     }
 }
 
-fn instance() -> wgpu::Instance {
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    desc.backends = backends;
     desc.flags = wgpu::InstanceFlags::from_build_config().with_env();
     wgpu::Instance::new(desc)
+}
+
+/// The adapters to choose from. `WGPU_BACKEND` restricts the backends; without it the primary
+/// backends (Vulkan, Metal, DX12) are tried first and GL only when they have no adapter (GL is
+/// slower to compile shaders and lacks features; initialising it also makes Mesa's EGL print
+/// warnings on headless machines).
+fn adapters() -> (wgpu::Instance, Vec<wgpu::Adapter>) {
+    let try_backends = |b: wgpu::Backends| {
+        let inst = instance(b);
+        let found = pollster::block_on(inst.enumerate_adapters(b));
+        (inst, found)
+    };
+    if let Some(b) = wgpu::Backends::from_env() {
+        return try_backends(b);
+    }
+    let primary = try_backends(wgpu::Backends::PRIMARY);
+    if !primary.1.is_empty() {
+        return primary;
+    }
+    try_backends(wgpu::Backends::SECONDARY)
 }
 
 /// Lower is better: discrete > integrated > virtual > other > cpu; then Vulkan/Metal/DX12 > GL.
@@ -119,17 +139,11 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (t, b)
 }
 
-/// Every adapter wgpu can see (honours `WGPU_BACKEND`), best first.
+/// The adapters `--device gpu` chooses from (see `adapters`), best first.
 pub fn list_adapters() -> Vec<AdapterSummary> {
-    let inst = instance();
-    let mut infos: Vec<wgpu::AdapterInfo> =
-        pollster::block_on(inst.enumerate_adapters(inst_backends())).iter().map(|a| a.get_info()).collect();
+    let mut infos: Vec<wgpu::AdapterInfo> = adapters().1.iter().map(|a| a.get_info()).collect();
     infos.sort_by_key(rank);
     infos.iter().map(summary).collect()
-}
-
-fn inst_backends() -> wgpu::Backends {
-    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())
 }
 
 /// The gpu device for tests: panics with the install message when no adapter exists, and
@@ -214,20 +228,7 @@ impl GpuDevice {
     /// `prefer_hardware_only`, only software adapters is an error
     /// ([`GpuError::NoHardwareAdapter`]). `WGPU_BACKEND=vulkan|gl|...` restricts the backends.
     pub fn new(prefer_hardware_only: bool) -> Result<GpuDevice, GpuError> {
-        let inst = instance();
-        // Without WGPU_BACKEND: the primary backends (Vulkan, Metal, DX12) first, GL only when
-        // they have no adapter (GL is slower to compile shaders and lacks features).
-        let mut adapters = match wgpu::Backends::from_env() {
-            Some(b) => pollster::block_on(inst.enumerate_adapters(b)),
-            None => {
-                let primary = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
-                if primary.is_empty() {
-                    pollster::block_on(inst.enumerate_adapters(wgpu::Backends::SECONDARY))
-                } else {
-                    primary
-                }
-            }
-        };
+        let (inst, mut adapters) = adapters();
         adapters.sort_by_key(|a| rank(&a.get_info()));
         let Some(adapter) = adapters.into_iter().next() else {
             return Err(GpuError::NoAdapter);
