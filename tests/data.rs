@@ -695,7 +695,7 @@ fn reverb_speed_and_masks() {
     let mut y = vec![1f32; 10000];
     aug::time_mask(&mut y, &mut rng, 2, 0.1);
     let zeros = y.iter().filter(|v| **v == 0.0).count();
-    assert!(zeros >= 1 && zeros <= 2000, "{zeros} zeros");
+    assert!((1..=2000).contains(&zeros), "{zeros} zeros");
 }
 
 #[test]
@@ -766,9 +766,11 @@ fn training_batches_are_deterministic_whatever_the_thread_count() {
     let d = tempfile::tempdir().unwrap();
     let ds = loader_dataset(d.path(), 5, false);
     let all: Vec<usize> = (0..ds.items.len()).collect();
-    let mut augment = AugmentConfig::default();
-    augment.mixup = Some(aug::MixupConfig { p: 1.0, alpha: 0.4 });
-    augment.background = Some(aug::ProbRange { p: 0.5, range: Range::new(5.0, 20.0) });
+    let augment = AugmentConfig {
+        mixup: Some(aug::MixupConfig { p: 1.0, alpha: 0.4 }),
+        background: Some(aug::ProbRange { p: 0.5, range: Range::new(5.0, 20.0) }),
+        ..Default::default()
+    };
     let run = |threads| {
         let l = Loader::new(ds.clone(), cfg(threads, augment.clone()));
         (0..2).flat_map(|e| l.train_epoch(&all, e).collect::<Vec<_>>()).collect::<Vec<Batch>>()

@@ -316,7 +316,7 @@ pub fn make_noise(color: NoiseColor, n: usize, rng: &mut impl Rng) -> Vec<f32> {
                 let w = gaussian(rng);
                 b0 = 0.99886 * b0 + w * 0.0555179;
                 b1 = 0.99332 * b1 + w * 0.0750759;
-                b2 = 0.96900 * b2 + w * 0.1538520;
+                b2 = 0.96900 * b2 + w * 0.153_852;
                 b3 = 0.86650 * b3 + w * 0.3104856;
                 b4 = 0.55000 * b4 + w * 0.5329522;
                 b5 = -0.7616 * b5 - w * 0.0168980;

@@ -162,7 +162,7 @@ impl Dataset {
             Layout::FsdKaggle => read_fsdkaggle(path, meta.is_dir(), opts, &mut skipped)?,
             Layout::Auto => unreachable!("detect() never returns Auto"),
         };
-        Ok(Self::number(path, rows, skipped, opts)?)
+        Self::number(path, rows, skipped, opts)
     }
 
     fn number(root: &Path, rows: Vec<Row>, mut skipped: Vec<Problem>, opts: &DatasetOptions) -> Result<Dataset, DataError> {
