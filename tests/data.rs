@@ -138,6 +138,18 @@ fn every_field_recording_loads() {
         n += 1;
     }
     assert_eq!(n, 10, "expected the 10 field recordings in {}", dir.display());
+    // Durations against the headers (FLAC STREAMINFO frames; MP3 from size at 320 kbit/s,
+    // horse.mp3 having a broken ID3 header over its first frame).
+    for (name, secs, tol) in [
+        ("ambi_glass_hum.flac", 441000.0 / 44100.0, 0.001),
+        ("bd_haus.flac", 9699.0 / 44100.0, 0.001),
+        ("horse.mp3", 126848.0 * 8.0 / 320000.0, 0.05),
+        ("cow.mp3", 241022.0 * 8.0 / 320000.0, 0.05),
+    ] {
+        let y = load_audio(&dir.join(name), 16000).unwrap();
+        let got = y.len() as f64 / 16000.0;
+        assert!((got - secs).abs() <= secs * tol, "{name}: {got} s, expected {secs} s");
+    }
 }
 
 #[test]
