@@ -85,6 +85,50 @@ fn wav_bit_depths_and_float_load() {
     }
 }
 
+/// A minimal 16-bit big-endian AIFF (FORM/COMM/SSND) written by hand.
+fn write_aiff(path: &Path, x: &[f32], sr: u32, channels: u16) {
+    let frames = x.len() as u32;
+    let mut ssnd = vec![0u8; 8];
+    for &s in x {
+        for _ in 0..channels {
+            ssnd.extend_from_slice(&((s * 32767.0) as i16).to_be_bytes());
+        }
+    }
+    // 80-bit extended sample rate.
+    let mut rate = [0u8; 10];
+    let e = 31 - sr.leading_zeros();
+    rate[..2].copy_from_slice(&((16383 + e) as u16).to_be_bytes());
+    rate[2..10].copy_from_slice(&((sr as u64) << (63 - e)).to_be_bytes());
+    let mut comm = Vec::new();
+    comm.extend_from_slice(&channels.to_be_bytes());
+    comm.extend_from_slice(&frames.to_be_bytes());
+    comm.extend_from_slice(&16u16.to_be_bytes());
+    comm.extend_from_slice(&rate);
+    let mut body = b"AIFF".to_vec();
+    body.extend_from_slice(b"COMM");
+    body.extend_from_slice(&(comm.len() as u32).to_be_bytes());
+    body.extend_from_slice(&comm);
+    body.extend_from_slice(b"SSND");
+    body.extend_from_slice(&(ssnd.len() as u32).to_be_bytes());
+    body.extend_from_slice(&ssnd);
+    let mut f = b"FORM".to_vec();
+    f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    f.extend_from_slice(&body);
+    std::fs::write(path, f).unwrap();
+}
+
+#[test]
+fn aiff_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tone.aiff");
+    let x = sine(440.0, 22050, 0.5, 0.5);
+    write_aiff(&p, &x, 22050, 2);
+    let y = load_audio(&p, 16000).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(y.len(), 8000);
+    let f = zero_crossing_freq(&y[500..7500], 16000);
+    assert!((f - 440.0).abs() < 3.0, "{f} Hz");
+}
+
 #[test]
 fn stereo_is_downmixed_to_mono() {
     let dir = tempfile::tempdir().unwrap();

@@ -487,9 +487,10 @@ impl MonoDecoder {
 
     fn at_end(&mut self) -> Option<Result<Vec<f32>, AudioError>> {
         if let Some(n) = self.declared_frames {
-            // PCM lengths are exact; compressed codecs may differ by a few packets (priming,
-            // padding, estimated lengths), so only a clear shortfall counts there.
-            let tolerance = if self.pcm { 0 } else { (n / 50).max(8192) };
+            // PCM lengths are exact (up to 8 frames: symphonia counts AIFF's 8-byte SSND
+            // offset/block-size fields as audio); compressed codecs may differ by a few packets
+            // (priming, padding, estimated lengths), so only a clear shortfall counts there.
+            let tolerance = if self.pcm { 8 } else { (n / 50).max(8192) };
             if self.decoded_frames + tolerance < n {
                 return Some(Err(AudioError::Truncated {
                     path: self.path.clone(),
