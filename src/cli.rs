@@ -38,6 +38,12 @@ pub enum Cmd {
     Eval(EvalArgs),
     /// Print the compute adapters found and the device `--device auto` picks.
     Info,
+    /// Print augmentation settings as JSON (`default` or `none`): a starting point for a file
+    /// to pass to `wavnet train --augment FILE`.
+    Augment {
+        #[arg(value_parser = ["default", "none"], default_value = "default")]
+        which: String,
+    },
     /// Measure training and inference throughput (seconds of audio per second) of the default
     /// model on each device, beside the PyTorch twin when torch is installed.
     Bench(BenchArgs),
@@ -325,6 +331,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             if !adapters.is_empty() && adapters.iter().all(|a| a.is_software) {
                 println!("(only software GPU adapters: the cpu device is faster; --device gpu uses the adapter anyway)");
             }
+            Ok(0)
+        }
+        Cmd::Augment { which } => {
+            println!("{}", serde_json::to_string_pretty(&augment_config(&which)?)?);
             Ok(0)
         }
         Cmd::Bench(a) => {
