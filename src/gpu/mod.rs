@@ -14,6 +14,10 @@
 //! - Pipelines are created on first use and cached for the life of the device, keyed by
 //!   (shader, entry point); every pipeline has an explicit, labelled bind-group layout:
 //!   binding 0 is the uniform slot, bindings 1.. the storage buffers in argument order.
+//! - Benchmarking hooks (`benches/kernels.rs`): [`GpuDevice::time`] measures the dispatches a
+//!   closure records (timestamp queries where the adapter has them, else wall clock with the
+//!   queue drained), and [`GpuDevice::set_workgroup_size`] compiles an entry point with another
+//!   value of its `WG` override constant (the pipeline cache is keyed by (shader, entry, WG)).
 
 mod adamw;
 mod batchnorm;
@@ -31,6 +35,7 @@ mod softmax_ce;
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::device::{AdamW, Device};
 
@@ -38,6 +43,9 @@ use crate::device::{AdamW, Device};
 const SLOT: usize = 256;
 /// Uniform slots per ring; the pending work is submitted when they are all used.
 pub const RING_SLOTS: usize = 256;
+/// Dispatches [`GpuDevice::time`] can time with timestamp queries (two queries each); later
+/// dispatches of the same timed closure run untimed.
+const TIMER_PAIRS: usize = 1024;
 
 /// Why the gpu device could not be opened. Messages say what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +214,18 @@ struct Pending {
     /// Host copy of the uniform slots used by the pending work.
     ring_data: Vec<u8>,
     slots_used: usize,
+    /// Inside [`GpuDevice::time`] with timestamp queries: timestamp pairs written so far.
+    timing: Option<u32>,
+}
+
+/// Timestamp queries for [`GpuDevice::time`] (adapters with `Features::TIMESTAMP_QUERY`).
+struct Timer {
+    /// 2 * TIMER_PAIRS timestamps: (beginning, end) of each timed compute pass.
+    queries: wgpu::QuerySet,
+    /// QUERY_RESOLVE | COPY_SRC, 8 bytes per timestamp.
+    resolve: wgpu::Buffer,
+    /// MAP_READ | COPY_DST copy of `resolve`.
+    readback: wgpu::Buffer,
 }
 
 /// The wgpu device: instance, adapter, device, queue, pipeline cache and pending work.
@@ -219,8 +239,12 @@ pub struct GpuDevice {
     max_groups_per_dim: usize,
     ring: wgpu::Buffer,
     modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
-    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
+    /// Keyed by (shader, entry point, WG override).
+    pipelines: Mutex<HashMap<(&'static str, &'static str, u32), Arc<Pipeline>>>,
     pending: Mutex<Pending>,
+    timer: Option<Timer>,
+    /// Benchmark overrides of the `WG` constant by entry point ([`GpuDevice::set_workgroup_size`]).
+    wg_overrides: Mutex<HashMap<String, u32>>,
 }
 
 impl GpuDevice {
@@ -238,9 +262,11 @@ impl GpuDevice {
             return Err(GpuError::NoHardwareAdapter(summary(&info).to_string()));
         }
         let limits = adapter.limits();
+        // Timestamp queries only serve `time` (benchmarks); they change no kernel.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wavnet"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -254,6 +280,21 @@ impl GpuDevice {
             mapped_at_creation: false,
         });
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let timer = features.contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
+            let bytes = (2 * TIMER_PAIRS * 8) as u64;
+            let buffer = |label, usage| {
+                device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes, usage, mapped_at_creation: false })
+            };
+            Timer {
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("timer"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: (2 * TIMER_PAIRS) as u32,
+                }),
+                resolve: buffer("timer resolve", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+                readback: buffer("timer readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+            }
+        });
         Ok(GpuDevice {
             _instance: inst,
             adapter,
@@ -265,7 +306,14 @@ impl GpuDevice {
             ring,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
-            pending: Mutex::new(Pending { encoder: None, ring_data: vec![0; SLOT * RING_SLOTS], slots_used: 0 }),
+            pending: Mutex::new(Pending {
+                encoder: None,
+                ring_data: vec![0; SLOT * RING_SLOTS],
+                slots_used: 0,
+                timing: None,
+            }),
+            timer,
+            wg_overrides: Mutex::new(HashMap::new()),
         })
     }
 
@@ -289,6 +337,76 @@ impl GpuDevice {
         &self.queue
     }
 
+    /// True when [`GpuDevice::time`] uses timestamp queries (else wall clock).
+    pub fn has_timestamps(&self) -> bool {
+        self.timer.is_some()
+    }
+
+    /// Benchmarking: the device time of the dispatches `f` records on this device. With
+    /// `Features::TIMESTAMP_QUERY`: from the beginning of the first to the end of the last
+    /// timed compute pass (at most 1024 passes are timed; gaps between passes count). Without
+    /// it: wall clock from a drained queue to a drained queue (includes submit and poll).
+    /// Work enqueued before the call is finished first and not counted.
+    pub fn time<F: FnOnce()>(&self, f: F) -> Duration {
+        self.sync();
+        let Some(t) = &self.timer else {
+            let start = Instant::now();
+            f();
+            self.sync();
+            return start.elapsed();
+        };
+        self.pending.lock().unwrap().timing = Some(0);
+        f();
+        let mut p = self.pending.lock().unwrap();
+        let n = p.timing.take().unwrap_or(0);
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        let bytes = u64::from(2 * n) * 8;
+        let dev = &self.device;
+        let enc = p
+            .encoder
+            .get_or_insert_with(|| dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ops") }));
+        enc.resolve_query_set(&t.queries, 0..2 * n, &t.resolve, 0);
+        enc.copy_buffer_to_buffer(&t.resolve, 0, &t.readback, 0, bytes);
+        self.flush(&mut p);
+        drop(p);
+        let slice = t.readback.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait();
+        rx.recv().expect("map_async callback dropped").expect("cannot map the timer buffer");
+        let ticks: Vec<u64> = {
+            let view = slice.get_mapped_range().expect("cannot read the mapped timer buffer");
+            bytemuck::pod_collect_to_vec::<u8, u64>(&view)
+        };
+        t.readback.unmap();
+        let first = ticks.iter().step_by(2).min().copied().unwrap_or(0);
+        let last = ticks.iter().skip(1).step_by(2).max().copied().unwrap_or(0);
+        let ns = last.saturating_sub(first) as f64 * f64::from(self.queue.get_timestamp_period());
+        Duration::from_nanos(ns as u64)
+    }
+
+    /// Benchmarking: compile `entry` with its `WG` override constant set to `wg` (`None`: the
+    /// wrapper's default) and rescale its workgroup count to cover the same invocations. Only
+    /// for entry points declared `@workgroup_size(WG)` whose invocations are linearised with
+    /// `WG` and bounds-checked (checked at dispatch; panics otherwise). Results are unchanged;
+    /// only the scheduling differs.
+    pub fn set_workgroup_size(&self, entry: &str, wg: Option<u32>) {
+        let mut o = self.wg_overrides.lock().unwrap();
+        match wg {
+            Some(wg) => {
+                assert!(wg > 0, "set_workgroup_size: WG must be > 0");
+                o.insert(entry.to_string(), wg);
+            }
+            None => {
+                o.remove(entry);
+            }
+        }
+    }
+
     fn module(&self, k: &Kernel) -> Arc<wgpu::ShaderModule> {
         let mut mods = self.modules.lock().unwrap();
         if let Some(m) = mods.get(k.shader) {
@@ -307,12 +425,16 @@ impl GpuDevice {
         m
     }
 
-    fn pipeline(&self, k: &Kernel) -> Arc<Pipeline> {
-        if let Some(p) = self.pipelines.lock().unwrap().get(&(k.shader, k.entry)) {
+    fn pipeline(&self, k: &Kernel, wg: u32) -> Arc<Pipeline> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(&(k.shader, k.entry, wg)) {
             return p.clone();
         }
         let module = self.module(k);
-        let label = format!("{}.wgsl:{}", k.shader, k.entry);
+        let label = if wg == k.wg {
+            format!("{}.wgsl:{}", k.shader, k.entry)
+        } else {
+            format!("{}.wgsl:{} (WG {wg})", k.shader, k.entry)
+        };
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -350,7 +472,7 @@ impl GpuDevice {
             module: &module,
             entry_point: Some(k.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[("WG", k.wg as f64)],
+                constants: &[("WG", wg as f64)],
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
@@ -359,7 +481,7 @@ impl GpuDevice {
             panic!("cannot create the pipeline {label}: {e}");
         }
         let p = Arc::new(Pipeline { pipeline, layout });
-        self.pipelines.lock().unwrap().insert((k.shader, k.entry), p.clone());
+        self.pipelines.lock().unwrap().insert((k.shader, k.entry, wg), p.clone());
         p
     }
 
@@ -372,7 +494,16 @@ impl GpuDevice {
         if groups == 0 {
             return;
         }
-        let pipe = self.pipeline(k);
+        let (wg, groups) = match self.wg_overrides.lock().unwrap().get(k.entry) {
+            Some(&wg) if wg != k.wg => {
+                let decl = format!("@workgroup_size(WG)\nfn {}(", k.entry);
+                assert!(k.source.contains(&decl), "{}: a WG override needs `{decl}` in the shader", k.entry);
+                // The wrapper sized `groups` for k.wg; cover at least as many invocations.
+                (wg, (groups * k.wg as usize).div_ceil(wg as usize))
+            }
+            _ => (k.wg, groups),
+        };
+        let pipe = self.pipeline(k, wg);
         let max = self.max_groups_per_dim;
         let gx = groups.min(max);
         let gy = groups.div_ceil(gx);
@@ -406,12 +537,22 @@ impl GpuDevice {
         if let Some(e) = pollster::block_on(scope.pop()) {
             panic!("{}.wgsl:{}: cannot bind the buffers: {e}", k.shader, k.entry);
         }
+        let timestamp_writes = match (&self.timer, p.timing.as_mut()) {
+            (Some(t), Some(n)) if (*n as usize) < TIMER_PAIRS => {
+                *n += 1;
+                Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(2 * (*n - 1)),
+                    end_of_pass_write_index: Some(2 * (*n - 1) + 1),
+                })
+            }
+            _ => None,
+        };
         let dev = &self.device;
         let enc = p
             .encoder
             .get_or_insert_with(|| dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ops") }));
-        let mut pass =
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.entry), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.entry), timestamp_writes });
         pass.set_pipeline(&pipe.pipeline);
         pass.set_bind_group(0, &bg, &[off as u32]);
         pass.dispatch_workgroups(gx as u32, gy as u32, 1);
