@@ -505,13 +505,17 @@ where
 }
 
 /// One training step's worth: sum of time x calls per step.
-fn summarise(label: &str, rows: &[Row], reference: Option<f64>) {
+fn summarise(label: &str, rows: &[Row], reference: Option<(f64, f64)>) {
     let secs: f64 = rows.iter().map(|r| r.secs * r.count).sum();
     let flops: f64 = rows.iter().map(|r| r.op.flops() * r.count).sum();
     let gf = flops / secs / 1e9;
     print!("{label}: {} per training step ({:.2} GFLOP in the step's ops, {gf:.2} GFLOP/s", fmt_time(secs), flops / 1e9);
     match reference {
-        Some(r) => println!("; {:.0} % of the {r} GFLOP/s matmul reference)", 100.0 * gf / r),
+        Some((r, sgemm)) => println!(
+            ";\n    {:.0} % of the {r} GFLOP/s reference, {:.0} % of the {sgemm:.0} GFLOP/s sgemm measured now)",
+            100.0 * gf / r,
+            100.0 * gf / sgemm
+        ),
         None => println!(")"),
     }
     // The biggest shares, by op name.
@@ -565,15 +569,18 @@ fn variants(gpu: &GpuDevice, cpu: &CpuDevice, entry: &str, ops: &[Op], iters: us
             let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
             let err = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             let ok = got.len() == want.len() && err <= 1e-4 * scale && err.is_finite();
-            println!(
-                "  WG {wg:>3}  {:<36} max |gpu - cpu| = {err:.2e} (max |cpu| {scale:.1}) {}",
-                op.shape(),
-                if ok { "ok" } else { "WRONG" }
-            );
+            if !ok {
+                println!("  WG {wg:>3}  {:<36} max |gpu - cpu| = {err:.2e} (max |cpu| {scale:.1}) WRONG", op.shape());
+            }
             assert!(ok, "{entry} with WG {wg} disagrees with the cpu twin at {}: max abs error {err}", op.shape());
             let f = op.prepare(gpu);
             let secs = measure(gpu, &*f, iters);
-            println!("  WG {wg:>3}  {:<36} {:>11} {:>9.3} GFLOP/s", op.shape(), fmt_time(secs), op.flops() / secs / 1e9);
+            println!(
+                "  WG {wg:>3}  {:<36} max |gpu - cpu| {err:.1e} (max |cpu| {scale:>4.1}) ok  {:>11} {:>7.3} GFLOP/s",
+                op.shape(),
+                fmt_time(secs),
+                op.flops() / secs / 1e9
+            );
             total += secs;
         }
         totals.push((wg, total));
@@ -638,6 +645,35 @@ fn host_copy_gbs() -> f64 {
     2.0 * n as f64 * F / best / 1e9
 }
 
+/// This machine's f32 matmul limit measured now: a 1024^3 product with `matrixmultiply`
+/// (the cpu device's gemm), rows split over rayon's threads, best of 5.
+fn cpu_sgemm_gflops() -> f64 {
+    use rayon::prelude::*;
+    let n = 1024;
+    let a = rand_vec(n * n, 1, -1.0, 1.0);
+    let b = rand_vec(n * n, 2, -1.0, 1.0);
+    let mut c = vec![0f32; n * n];
+    let rows = n.div_ceil(rayon::current_num_threads());
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        c.par_chunks_mut(rows * n).enumerate().for_each(|(i, cc)| {
+            let m = cc.len() / n;
+            // SAFETY: A rows i*rows.. i*rows+m and all of B are in bounds; `cc` is this
+            // thread's exclusive m x n block of C; row-major strides.
+            unsafe {
+                matrixmultiply::sgemm(
+                    m, n, n, 1.0, a[i * rows * n..].as_ptr(), n as isize, 1, b.as_ptr(), n as isize, 1, 0.0,
+                    cc.as_mut_ptr(), n as isize, 1,
+                );
+            }
+        });
+        std::hint::black_box(&c);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
 fn main() {
     let fl = flags();
     let (small_label, small) = step_ops(2, 0.25);
@@ -657,7 +693,8 @@ fn main() {
     } else {
         None
     };
-    let mut summaries: Vec<(String, Vec<Row>, Option<f64>)> = Vec::new();
+    let mut summaries: Vec<(String, Vec<Row>, Option<(f64, f64)>)> = Vec::new();
+    let sgemm = if fl.cpu { cpu_sgemm_gflops() } else { f64::NAN };
     if let Some(g) = &gpu {
         let full = fl.full.unwrap_or(!g.is_software());
         println!("gpu: {}", g.adapter_info());
@@ -690,10 +727,10 @@ fn main() {
     if fl.cpu {
         println!("\n## cpu, {small_label}");
         let rows = table(&cpu, "cpu", &small, fl.iters);
-        summaries.push((format!("cpu, {small_label}"), rows, Some(CPU_REF_GFLOPS)));
+        summaries.push((format!("cpu, {small_label}"), rows, Some((CPU_REF_GFLOPS, sgemm))));
         println!("\n## cpu, {def_label}");
         let rows = table(&cpu, "cpu", &default, fl.iters);
-        summaries.push((format!("cpu, {def_label}"), rows, Some(CPU_REF_GFLOPS)));
+        summaries.push((format!("cpu, {def_label}"), rows, Some((CPU_REF_GFLOPS, sgemm))));
     }
 
     println!("\n# summary: one training step's worth of ops (forward train, backward, AdamW over all");
@@ -703,8 +740,10 @@ fn main() {
     }
     if fl.cpu {
         println!(
-            "cpu reference: {CPU_REF_GFLOPS} GFLOP/s = f32 matmul, rayon 2 threads, this machine (shared/notes/platform.md); \
-             host copy bandwidth measured now: {:.1} GB/s (read + write)",
+            "cpu references: {CPU_REF_GFLOPS} GFLOP/s = the machine's matmul limit per shared/notes/platform.md (1024^3 \
+             i-k-j loop, rayon 2 threads);\n  measured now: 1024^3 sgemm (matrixmultiply, {} threads) {sgemm:.1} GFLOP/s, \
+             host copy {:.1} GB/s (read + write)",
+            rayon::current_num_threads(),
             host_copy_gbs()
         );
     }

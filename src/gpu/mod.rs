@@ -23,6 +23,7 @@ mod adamw;
 mod batchnorm;
 mod conv1d;
 mod dropout;
+mod filter_mask;
 mod filterbank;
 mod gabor;
 mod globalpool;
@@ -737,6 +738,13 @@ impl Device for GpuDevice {
         weight: &GpuBuf, b: usize, c: usize, t: usize,
     ) {
         batchnorm::backward(self, dx, dweight, dbias, dout, x, mean, rstd, weight, b, c, t)
+    }
+
+    fn filter_mask_forward(&self, out: &GpuBuf, x: &GpuBuf, mask: &GpuBuf, b: usize, f: usize, t: usize) {
+        filter_mask::forward(self, out, x, mask, b, f, t)
+    }
+    fn filter_mask_backward(&self, dx: &GpuBuf, dout: &GpuBuf, mask: &GpuBuf, b: usize, f: usize, t: usize) {
+        filter_mask::backward(self, dx, dout, mask, b, f, t)
     }
 
     fn relu_forward(&self, out: &GpuBuf, x: &GpuBuf, n: usize) {
