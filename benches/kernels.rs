@@ -303,7 +303,8 @@ impl Op {
             }
             Op::Adamw { n } => {
                 let (p, m, v, g) = (r(n, 1), r(n, 2), pos(n, 3), r(n, 4));
-                let hp = AdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2, bc1: 0.1, bc2: 1e-3 };
+                let hp =
+                    AdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2, bc1: 0.1, bc2: 1e-3 };
                 Box::new(move || dev.adamw_step(&p, &m, &v, &g, n, &hp))
             }
         }
@@ -380,11 +381,8 @@ fn step_ops(batch: usize, seconds: f32) -> (String, Vec<(Op, f64)>) {
     ];
     // AdamW: the model makes one call per trainable tensor; one row for all of them at once
     // (per-call launch costs are not included).
-    let params: usize = param_specs(&cfg)
-        .iter()
-        .filter(|s| s.kind != Kind::Running)
-        .map(|s| s.shape.iter().product::<usize>())
-        .sum();
+    let params: usize =
+        param_specs(&cfg).iter().filter(|s| s.kind != Kind::Running).map(|s| s.shape.iter().product::<usize>()).sum();
     let mut all: Vec<(Op, f64)> = Vec::new();
     let mut add = |op: Op, count: f64| match all.iter_mut().find(|(o, _)| *o == op) {
         Some((_, c)) => *c += count,
@@ -469,6 +467,9 @@ fn fmt_time(s: f64) -> String {
     }
 }
 
+/// A table's label, its rows and the cpu references (GFLOP/s: platform.md, sgemm now).
+type Summary = (String, Vec<Row>, Option<(f64, f64)>);
+
 struct Row {
     op: Op,
     count: f64,
@@ -509,7 +510,11 @@ fn summarise(label: &str, rows: &[Row], reference: Option<(f64, f64)>) {
     let secs: f64 = rows.iter().map(|r| r.secs * r.count).sum();
     let flops: f64 = rows.iter().map(|r| r.op.flops() * r.count).sum();
     let gf = flops / secs / 1e9;
-    print!("{label}: {} per training step ({:.2} GFLOP in the step's ops, {gf:.2} GFLOP/s", fmt_time(secs), flops / 1e9);
+    print!(
+        "{label}: {} per training step ({:.2} GFLOP in the step's ops, {gf:.2} GFLOP/s",
+        fmt_time(secs),
+        flops / 1e9
+    );
     match reference {
         Some((r, sgemm)) => println!(
             ";\n    {:.0} % of the {r} GFLOP/s reference, {:.0} % of the {sgemm:.0} GFLOP/s sgemm measured now)",
@@ -542,12 +547,17 @@ fn summarise(label: &str, rows: &[Row], reference: Option<(f64, f64)>) {
 fn forward_output<D: Device>(dev: &D, op: Op) -> Vec<f32> {
     match op {
         Op::Conv1d { bwd: false, b, ci, co, t } => {
-            let (x, w, out) = (rand_buf(dev, b * ci * t, 1, -1.0, 1.0), rand_buf(dev, co * ci * 3, 2, -1.0, 1.0), dev.alloc(b * co * t));
+            let (x, w, out) = (
+                rand_buf(dev, b * ci * t, 1, -1.0, 1.0),
+                rand_buf(dev, co * ci * 3, 2, -1.0, 1.0),
+                dev.alloc(b * co * t),
+            );
             dev.conv1d_forward(&out, &x, &w, b, ci, co, t);
             dev.download(&out)
         }
         Op::Filterbank { bwd: false, b, l, k2, w, h, t } => {
-            let (x, k, y) = (rand_buf(dev, b * l, 1, -1.0, 1.0), rand_buf(dev, k2 * w, 2, -1.0, 1.0), dev.alloc(b * k2 * t));
+            let (x, k, y) =
+                (rand_buf(dev, b * l, 1, -1.0, 1.0), rand_buf(dev, k2 * w, 2, -1.0, 1.0), dev.alloc(b * k2 * t));
             dev.filterbank_forward(&y, &x, &k, b, l, k2, w, h, t);
             dev.download(&y)
         }
@@ -558,7 +568,9 @@ fn forward_output<D: Device>(dev: &D, op: Op) -> Vec<f32> {
 /// Validates every workgroup-size variant of `entry` against the cpu twin at each of `ops`
 /// (panics on a mismatch), then times them and names the fastest (summed over the shapes).
 fn variants(gpu: &GpuDevice, cpu: &CpuDevice, entry: &str, ops: &[Op], iters: usize) {
-    println!("\n## variants of {entry}: WG (workgroup size, the `WG` override constant) in {WG_VARIANTS:?}; default 64");
+    println!(
+        "\n## variants of {entry}: WG (workgroup size, the `WG` override constant) in {WG_VARIANTS:?}; default 64"
+    );
     let refs: Vec<Vec<f32>> = ops.iter().map(|&op| forward_output(cpu, op)).collect();
     let mut totals = Vec::new();
     for wg in WG_VARIANTS {
@@ -663,8 +675,20 @@ fn cpu_sgemm_gflops() -> f64 {
             // thread's exclusive m x n block of C; row-major strides.
             unsafe {
                 matrixmultiply::sgemm(
-                    m, n, n, 1.0, a[i * rows * n..].as_ptr(), n as isize, 1, b.as_ptr(), n as isize, 1, 0.0,
-                    cc.as_mut_ptr(), n as isize, 1,
+                    m,
+                    n,
+                    n,
+                    1.0,
+                    a[i * rows * n..].as_ptr(),
+                    n as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    cc.as_mut_ptr(),
+                    n as isize,
+                    1,
                 );
             }
         });
@@ -693,7 +717,7 @@ fn main() {
     } else {
         None
     };
-    let mut summaries: Vec<(String, Vec<Row>, Option<(f64, f64)>)> = Vec::new();
+    let mut summaries: Vec<Summary> = Vec::new();
     let sgemm = if fl.cpu { cpu_sgemm_gflops() } else { f64::NAN };
     if let Some(g) = &gpu {
         let full = fl.full.unwrap_or(!g.is_software());
@@ -701,7 +725,11 @@ fn main() {
         println!(
             "gpu timing: {}; shapes: {}",
             if g.has_timestamps() { "timestamp queries" } else { "wall clock, queue drained" },
-            if full { "small and default" } else { "small only (software adapter; pass --full for the default shapes)" }
+            if full {
+                "small and default"
+            } else {
+                "small only (software adapter; pass --full for the default shapes)"
+            }
         );
         println!("\n## gpu, {small_label}");
         let rows = table(g, "gpu", &small, fl.iters);

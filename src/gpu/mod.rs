@@ -205,6 +205,9 @@ pub(crate) struct Kernel {
     pub bindings: &'static [Access],
 }
 
+/// (shader, entry point, `WG` override constant).
+type PipelineKey = (&'static str, &'static str, u32);
+
 struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
@@ -241,7 +244,7 @@ pub struct GpuDevice {
     ring: wgpu::Buffer,
     modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
     /// Keyed by (shader, entry point, WG override).
-    pipelines: Mutex<HashMap<(&'static str, &'static str, u32), Arc<Pipeline>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
     pending: Mutex<Pending>,
     timer: Option<Timer>,
     /// Benchmark overrides of the `WG` constant by entry point ([`GpuDevice::set_workgroup_size`]).
@@ -284,7 +287,12 @@ impl GpuDevice {
         let timer = features.contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
             let bytes = (2 * TIMER_PAIRS * 8) as u64;
             let buffer = |label, usage| {
-                device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: bytes, usage, mapped_at_creation: false })
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: bytes,
+                    usage,
+                    mapped_at_creation: false,
+                })
             };
             Timer {
                 queries: device.create_query_set(&wgpu::QuerySetDescriptor {
