@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::{AnyDevice, DeviceKind};
 use crate::data::{AugmentConfig, DatasetOptions, Layout, PadMode, Selection};
+use crate::specaug::FilterMaskConfig;
 
 /// Audio tagging from the raw waveform: a learnable Gabor filterbank and a 1-D CNN, trained
 /// with hand-written WGSL compute shaders (any GPU through wgpu) or plain Rust on the CPU.
@@ -147,6 +148,12 @@ pub struct TrainArgs {
     /// Augmentation: `none`, `default`, or a JSON file of augmentation settings.
     #[arg(long, default_value = "none")]
     pub augment: String,
+    /// SpecAugment-style filter masking, off by default: `P:MASKS:WIDTH` (e.g. `0.5:2:8`). In
+    /// each training step, each example is masked with probability P: 1 to MASKS bands of 1 to
+    /// WIDTH adjacent filters (uniform widths and starts) are zeroed in the normalised
+    /// filterbank output before the first block. Never applied in validation or tagging.
+    #[arg(long, value_name = "P:MASKS:WIDTH", value_parser = parse_filter_mask)]
+    pub filter_mask: Option<FilterMaskConfig>,
     /// Sample batches class-balanced instead of uniformly.
     #[arg(long)]
     pub balanced: bool,
@@ -240,6 +247,10 @@ pub struct BenchArgs {
     pub torch: Option<PathBuf>,
 }
 
+fn parse_filter_mask(spec: &str) -> Result<FilterMaskConfig, String> {
+    spec.parse()
+}
+
 fn augment_config(spec: &str) -> Result<AugmentConfig> {
     Ok(match spec {
         "none" => AugmentConfig::none(),
@@ -282,6 +293,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 dropout: a.dropout,
                 label_smoothing: a.label_smoothing,
                 augment: augment_config(&a.augment)?,
+                filter_mask: a.filter_mask,
                 balanced: a.balanced,
                 pad: match a.pad {
                     PadArg::Zeros => PadMode::Zeros,

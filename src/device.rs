@@ -94,6 +94,14 @@ pub trait Device {
         mean: &Self::Buf, rstd: &Self::Buf, weight: &Self::Buf, b: usize, c: usize, t: usize,
     );
 
+    // ---------------------------------------------------------------- filter_mask.wgsl
+    /// SpecAugment-style filter (frequency) masking with a host-made 0/1 mask per example and
+    /// filter (see `crate::specaug::filter_masks`): out[b, f, t] = x[b, f, t] * mask[b, f].
+    /// out (B, F, T) =; x (B, F, T); mask (B, F).
+    fn filter_mask_forward(&self, out: &Self::Buf, x: &Self::Buf, mask: &Self::Buf, b: usize, f: usize, t: usize);
+    /// dx[b, f, t] = dout[b, f, t] * mask[b, f]. dx (B, F, T) =; dout (B, F, T); mask (B, F).
+    fn filter_mask_backward(&self, dx: &Self::Buf, dout: &Self::Buf, mask: &Self::Buf, b: usize, f: usize, t: usize);
+
     // ---------------------------------------------------------------- relu.wgsl
     /// out = max(x, 0). out (N) =; x (N).
     fn relu_forward(&self, out: &Self::Buf, x: &Self::Buf, n: usize);

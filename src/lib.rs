@@ -11,5 +11,6 @@ pub mod gpu;
 pub mod io;
 pub mod metrics;
 pub mod model;
+pub mod specaug;
 pub mod tag;
 pub mod train;

@@ -1,4 +1,5 @@
-//! The model, written once against `Device`: Gabor filterbank front end, BatchNorm, blocks of
+//! The model, written once against `Device`: Gabor filterbank front end, BatchNorm, optional
+//! SpecAugment-style filter masking (training only, `set_filter_mask`), blocks of
 //! [conv1d k=3 -> BatchNorm -> ReLU] x n -> max-pool 2, global mean+max pooling, dropout, linear,
 //! soft-target cross-entropy, AdamW. Forward and backward sit side by side.
 //!
@@ -251,6 +252,12 @@ pub struct Model<D: Device> {
     norm: Act<D>,      // (B, F, T)
     norm_mean: D::Buf, // (F)
     norm_rstd: D::Buf, // (F)
+    masked: Act<D>,    // (B, F, T): norm * mask, block 0's input when filter masking is on
+    mask: D::Buf,      // (B, F): 0/1 filter mask of `set_filter_mask`
+    /// Whether `mask` holds a mask set by `set_filter_mask` (train-mode forwards apply it).
+    mask_set: bool,
+    /// Whether the last forward applied the filter mask (block 0 then reads `masked`).
+    used_filter_mask: std::cell::Cell<bool>,
     blocks: Vec<Block<D>>,
     pooled: Act<D>,    // (B, C)
     dropped: Act<D>,   // (B, C)
@@ -325,6 +332,10 @@ impl<D: Device> Model<D> {
             norm: act(b * f * t0),
             norm_mean: dev.alloc(f),
             norm_rstd: dev.alloc(f),
+            masked: act(b * f * t0),
+            mask: dev.alloc(b * f),
+            mask_set: false,
+            used_filter_mask: std::cell::Cell::new(false),
             blocks,
             pooled: act(b * cin),
             dropped: act(b * cin),
@@ -348,8 +359,24 @@ impl<D: Device> Model<D> {
         &self.tensors[self.idx(name)].value
     }
 
+    /// SpecAugment-style filter masking for the following train-mode forwards: `mask` (B, F)
+    /// of 0/1 factors (see `crate::specaug::filter_masks`) multiplies the output of the first
+    /// BatchNorm (`norm`) before block 0. Uploaded here; `None` turns masking off (the default).
+    /// Eval-mode forwards never mask.
+    pub fn set_filter_mask(&mut self, mask: Option<Vec<f32>>) {
+        match mask {
+            Some(m) => {
+                assert_eq!(m.len(), self.batch * self.cfg.filters, "set_filter_mask: mask must be (batch, filters)");
+                self.dev.upload(&self.mask, &m);
+                self.mask_set = true;
+            }
+            None => self.mask_set = false,
+        }
+    }
+
     /// Forward pass on `x` (B, L) (uploaded here). `train`: batch statistics (running
-    /// statistics updated) and dropout with masks from `dropout_seed`; else eval mode.
+    /// statistics updated), the filter mask of `set_filter_mask` if one is set, and dropout
+    /// with masks from `dropout_seed`; else eval mode.
     pub fn forward(&self, x: &[f32], train: bool, dropout_seed: u32) {
         assert_eq!(x.len(), self.batch * self.len, "forward: input must be (batch, len)");
         let d = &self.dev;
@@ -364,7 +391,14 @@ impl<D: Device> Model<D> {
             &self.norm.v, &self.norm_mean, &self.norm_rstd, nb[2], nb[3], &self.front.v, nb[0], nb[1], b, f, t0, train,
             BN_MOMENTUM, BN_EPS,
         );
-        let mut h_in = &self.norm.v;
+        let mut h_in = if train && self.mask_set {
+            d.filter_mask_forward(&self.masked.v, &self.norm.v, &self.mask, b, f, t0);
+            self.used_filter_mask.set(true);
+            &self.masked.v
+        } else {
+            self.used_filter_mask.set(false);
+            &self.norm.v
+        };
         for blk in &self.blocks {
             for ly in &blk.layers {
                 let (co, t) = (ly.co, ly.t);
@@ -430,17 +464,23 @@ impl<D: Device> Model<D> {
                 d.batchnorm_backward(
                     &ly.conv.g, &tw.grad, &tb.grad, &ly.bn_out.g, &ly.conv.v, &ly.mean, &ly.rstd, &tw.value, b, co, t,
                 );
-                // The input of this layer: the previous layer, the previous block's pool, or the norm.
+                // The input of this layer: the previous layer, the previous block's pool, or the
+                // (masked) norm.
                 let x_in = if j > 0 {
                     &blk.layers[j - 1].relu
                 } else if i > 0 {
                     &self.blocks[i - 1].pool
+                } else if self.used_filter_mask.get() {
+                    &self.masked
                 } else {
                     &self.norm
                 };
                 let tw = &self.tensors[ly.w];
                 d.conv1d_backward(&x_in.g, &tw.grad, &ly.conv.g, &x_in.v, &tw.value, b, ly.ci, co, t);
             }
+        }
+        if self.used_filter_mask.get() {
+            d.filter_mask_backward(&self.norm.g, &self.masked.g, &self.mask, b, f, t0);
         }
         d.batchnorm_backward(
             &self.front.g, g("norm.weight"), g("norm.bias"), &self.norm.g, &self.front.v, &self.norm_mean, &self.norm_rstd,
@@ -475,11 +515,13 @@ impl<D: Device> Model<D> {
         self.dev.download(&self.logits.v)
     }
 
-    /// An activation of the last forward by name: front, norm, block{i}, pooled, logits.
+    /// An activation of the last forward by name: front, norm, masked (norm after the filter
+    /// mask; only meaningful when the last forward applied one), block{i}, pooled, logits.
     pub fn activation(&self, name: &str) -> Option<Vec<f32>> {
         let buf = match name {
             "front" => &self.front.v,
             "norm" => &self.norm.v,
+            "masked" => &self.masked.v,
             "pooled" => &self.pooled.v,
             "logits" => &self.logits.v,
             _ => &self.blocks.get(name.strip_prefix("block")?.parse::<usize>().ok()?)?.pool.v,

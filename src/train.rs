@@ -15,6 +15,7 @@ use crate::device::{hash_u32, Device};
 use crate::io::{load_model, save_model};
 use crate::metrics::{softmax_rows, Scores};
 use crate::model::{init_tensors, Config, Model};
+use crate::specaug::{filter_masks, FilterMaskConfig};
 
 /// Everything `wavnet train` needs; the CLI fills it in.
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ pub struct TrainOptions {
     pub dropout: Option<f32>,
     pub label_smoothing: f32,
     pub augment: AugmentConfig,
+    /// SpecAugment-style filter masking after the first BatchNorm (training steps only).
+    pub filter_mask: Option<FilterMaskConfig>,
     pub balanced: bool,
     pub pad: PadMode,
     pub resume: bool,
@@ -79,6 +82,11 @@ pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f32) -> f32 {
 /// The per-step dropout seed: a function of the run seed and the step only (bit-for-bit resume).
 pub fn dropout_seed(seed: u64, step: u64) -> u32 {
     hash_u32(hash_u32(seed as u32 ^ (seed >> 32) as u32) ^ step as u32)
+}
+
+/// The per-step filter-mask seed: like `dropout_seed`, a function of the run seed and the step.
+pub fn filter_mask_seed(seed: u64, step: u64) -> u32 {
+    dropout_seed(seed, step) ^ 0x5bd1_e995
 }
 
 /// Runs `wavnet train` on a device.
@@ -141,6 +149,9 @@ fn initial_values(o: &TrainOptions, cfg: &Config) -> Result<(BTreeMap<String, Ve
 
 pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     let started = Instant::now();
+    if let Some(fm) = &o.filter_mask {
+        fm.validate().map_err(|e| anyhow::anyhow!("--filter-mask: {e}"))?;
+    }
     std::fs::create_dir_all(&o.out).with_context(|| format!("{}: cannot create the output folder", o.out.display()))?;
     let ckpt_path = o.out.join("last.safetensors");
     let best_path = o.out.join("best.safetensors");
@@ -251,6 +262,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         "weight_decay": o.weight_decay,
         "epochs": o.epochs,
         "seed": o.seed,
+        "filter_mask": o.filter_mask,
         "device": model.dev.name(),
     });
 
@@ -262,6 +274,10 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             let step = model.step as usize;
             let lr = lr_at(step, total, warmup, o.lr);
             let y = smooth(&batch.y, labels.len(), o.label_smoothing);
+            if let Some(fm) = &o.filter_mask {
+                let seed = filter_mask_seed(o.seed, model.step);
+                model.set_filter_mask(Some(filter_masks(o.batch, cfg.filters, seed, fm)));
+            }
             model.forward(&batch.x, true, dropout_seed(o.seed, model.step));
             model.backward(&y);
             model.adamw_step(lr, o.weight_decay);

@@ -46,7 +46,11 @@ fn wavnet() -> Command {
 
 fn train(data: &Path, out: &Path, epochs: usize, extra: &[&str]) -> std::process::Output {
     let mut c = wavnet();
-    c.args(["train", "--device", "cpu", "--crop", "0.5", "--batch", "8", "--lr", "3e-3", "--seed", "7", "--quiet"])
+    c.args(["train", "--crop", "0.5", "--batch", "8", "--lr", "3e-3", "--seed", "7", "--quiet"]);
+    if !extra.contains(&"--device") {
+        c.args(["--device", "cpu"]);
+    }
+    c
         .args(["--epochs", &epochs.to_string()])
         .arg("--data")
         .arg(data)
@@ -152,4 +156,56 @@ fn clear_errors_for_bad_commands() {
     let o = train(&tmp.path().join("no-such-data"), &tmp.path().join("o"), 1, &[]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-data"));
+}
+
+#[test]
+fn filter_mask_flag_changes_training_and_bad_values_name_the_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 4, 4);
+    let (plain, masked) = (tmp.path().join("plain"), tmp.path().join("masked"));
+    assert!(train(&data, &plain, 1, &[]).status.success());
+    let o = train(&data, &masked, 1, &["--filter-mask", "1:2:8"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        wavnet::io::load_model(&plain.join("last.safetensors")).unwrap(),
+        wavnet::io::load_model(&masked.join("last.safetensors")).unwrap(),
+    );
+    assert_ne!(a.values, b.values, "--filter-mask changes what is trained");
+    for bad in ["0.5:2", "half:2:8", "0.5:2:0"] {
+        let o = train(&data, &tmp.path().join("bad"), 1, &["--filter-mask", bad]);
+        assert_eq!(o.status.code(), Some(2), "--filter-mask {bad} is a usage error");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("P:MASKS:WIDTH"), "--filter-mask {bad}: {err}");
+    }
+    let help = wavnet().args(["train", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--filter-mask <P:MASKS:WIDTH>"));
+}
+
+#[test]
+fn gpu_device_trains_tags_and_agrees_with_cpu_through_the_cli() {
+    if std::env::var("WAVNET_SKIP_GPU_TESTS").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: WAVNET_SKIP_GPU_TESTS=1 (gpu CLI test not run)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 6, 4);
+    let out = tmp.path().join("gpu");
+    let o = train(&data, &out, 1, &["--device", "gpu"]);
+    assert!(o.status.success(), "train --device gpu failed (no adapter? install mesa-vulkan-drivers): {}", String::from_utf8_lossy(&o.stderr));
+    let model = out.join("last.safetensors");
+    let summary = wavnet::io::load_model(&model).unwrap().summary;
+    assert!(summary["device"].as_str().unwrap().starts_with("gpu"), "trained on the gpu device: {summary}");
+    let tag = |device: &str| {
+        let o = wavnet().args(["tag", "--device", device, "-k", "3", "--model"]).arg(&model).arg(&data).output().unwrap();
+        assert!(o.status.success(), "tag --device {device}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (g, c) = (tag("gpu"), tag("cpu"));
+    assert_eq!(g.lines().count(), 19);
+    for (gl, cl) in g.lines().zip(c.lines()).skip(1) {
+        let (gf, cf): (Vec<&str>, Vec<&str>) = (gl.split(',').collect(), cl.split(',').collect());
+        assert_eq!(gf[0], cf[0]);
+        let p = |f: &[&str], i: usize| f[i].parse::<f32>().unwrap();
+        assert!((p(&gf, 2) - p(&cf, 2)).abs() < 2e-3, "top probability agrees on both devices:\ngpu {gl}\ncpu {cl}");
+    }
 }

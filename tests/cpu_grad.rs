@@ -151,6 +151,24 @@ fn relu_backward_matches_finite_differences() {
 }
 
 #[test]
+fn filter_mask_backward_matches_finite_differences() {
+    let (b, f, t) = (3, 5, 7);
+    let mut r = rng(13);
+    let x = randn(&mut r, b * f * t, 2.0);
+    let rr = randn(&mut r, b * f * t, 1.0);
+    let mut mask = wavnet::specaug::filter_masks(b, f, 3, &wavnet::specaug::FilterMaskConfig { p: 1.0, max_masks: 2, max_width: 2 });
+    mask[1] = 0.5; // any factor, not only 0/1
+    let mut dx = vec![f32::NAN; x.len()];
+    filter_mask::filter_mask_backward(&mut dx, &rr, &mask, b, f, t);
+    check("dx", &x, &dx, 1e-2, |xx| {
+        let mut o = vec![f32::NAN; b * f * t];
+        filter_mask::filter_mask_forward(&mut o, xx, &mask, b, f, t);
+        dot(&o, &rr)
+    });
+    assert!(dx.chunks(t).zip(&mask).all(|(row, m)| *m != 0.0 || row.iter().all(|v| *v == 0.0)), "masked rows get no gradient");
+}
+
+#[test]
 fn conv1d_backward_matches_finite_differences() {
     for (b, ci, co, t) in [(2, 3, 5, 7), (1, 4, 2, 1), (3, 2, 3, 2)] {
         let mut r = rng(6);
@@ -318,6 +336,69 @@ fn whole_model_gradients_match_finite_differences() {
         m.loss(b) as f64
     };
     for name in ["front.mu", "front.sigma", "norm.weight", "body.0.conv1.weight", "body.1.bn1.bias", "head.weight", "head.bias"] {
+        let eps = if name == "front.sigma" { 1e-2 } else { 1e-3 };
+        check(name, &values[name], &grads[name], eps, |v| loss_at(name, v));
+    }
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences_with_a_filter_mask() {
+    use wavnet::model::{init_tensors, Config, Model};
+    let cfg = Config {
+        sample_rate: 1000,
+        filters: 4,
+        taps: 9,
+        hop: 4,
+        fmin: 30.0,
+        fmax: 400.0,
+        crop_seconds: 0.05,
+        channels: vec![4, 5],
+        convs_per_block: 1,
+        dropout: 0.25,
+        classes: 3,
+    };
+    let (b, l) = (3, cfg.crop());
+    let mut r = rng(14);
+    let x = randn(&mut r, b * l, 1.0);
+    let y = vec![1.0, 0.0, 0.0, 0.0, 0.6, 0.4, 0.0, 0.0, 1.0];
+    let values = init_tensors(&cfg, 6);
+    // (B, F): one band per example, one example unmasked
+    let mask = vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0];
+    let model_with = |vals: &std::collections::BTreeMap<String, Vec<f32>>, mask: Option<Vec<f32>>| {
+        let mut m = Model::new(CpuDevice::new(), cfg.clone(), vals, b, l).unwrap();
+        m.set_filter_mask(mask);
+        m
+    };
+    let model = model_with(&values, Some(mask.clone()));
+    model.forward(&x, true, 77);
+    let (norm, masked) = (model.activation("norm").unwrap(), model.activation("masked").unwrap());
+    let t0 = cfg.frames(l);
+    for (i, (n, m)) in norm.iter().zip(&masked).enumerate() {
+        assert_eq!(*m, n * mask[i / t0], "masked = norm * mask at {i}");
+    }
+    model.backward(&y);
+    let grads = model.grads();
+
+    // The mask changes the gradients (it is really applied) ...
+    let plain = model_with(&values, None);
+    plain.forward(&x, true, 77);
+    plain.backward(&y);
+    assert_ne!(plain.grads()["body.0.conv1.weight"], grads["body.0.conv1.weight"]);
+    // ... but never in eval mode (fresh models: a train forward moves the running statistics).
+    let (fresh_masked, fresh_plain) = (model_with(&values, Some(mask.clone())), model_with(&values, None));
+    fresh_masked.forward(&x, false, 0);
+    fresh_plain.forward(&x, false, 0);
+    assert_eq!(fresh_masked.logits(), fresh_plain.logits(), "eval mode does not mask");
+
+    let loss_at = |name: &str, v: &[f32]| {
+        let mut vals = values.clone();
+        vals.insert(name.to_string(), v.to_vec());
+        let m = model_with(&vals, Some(mask.clone()));
+        m.forward(&x, true, 77);
+        m.backward(&y);
+        m.loss(b) as f64
+    };
+    for name in ["front.mu", "front.sigma", "norm.weight", "norm.bias", "body.0.conv1.weight", "body.1.bn1.bias", "head.weight"] {
         let eps = if name == "front.sigma" { 1e-2 } else { 1e-3 };
         check(name, &values[name], &grads[name], eps, |v| loss_at(name, v));
     }

@@ -247,6 +247,39 @@ fn relu_forward_and_backward_match_cpu() {
     }
 }
 
+// ------------------------------------------------------------------------------- filter_mask
+
+#[test]
+fn filter_mask_forward_and_backward_match_cpu() {
+    use wavnet::specaug::{filter_masks, FilterMaskConfig};
+    // (B, F, T): sizes that are not multiples of the workgroup, a single element, the model's
+    // (F, T), and one that needs more than 65535 workgroups of 64 (a 2-D dispatch grid)
+    for (seed, b, f, t) in
+        [(45u64, 3usize, 7usize, 13usize), (46, 1, 1, 1), (47, 2, 64, 201), (48, 5, 9, 1), (49, 5, 64, 13_200)]
+    {
+        let mut r = rng(seed);
+        let n = b * f * t;
+        let x = rand_vec(&mut r, n, -3.0, 3.0);
+        let dout = rand_vec(&mut r, n, -1.0, 1.0);
+        // a real 0/1 mask, and arbitrary factors (so a wrong (b, f) row shows up)
+        let cfg = FilterMaskConfig { p: 0.7, max_masks: 2, max_width: 5 };
+        for (kind, mask) in [("0/1", filter_masks(b, f, seed as u32, &cfg)), ("random", rand_vec(&mut r, b * f, -2.0, 2.0))] {
+            let (c, g) = both!(|d| {
+                let (xb, dob, mb) = (buf(d, &x), buf(d, &dout), buf(d, &mask));
+                let (o, dx) = (out(d, n), out(d, n));
+                d.filter_mask_forward(&o, &xb, &mb, b, f, t);
+                d.filter_mask_backward(&dx, &dob, &mb, b, f, t);
+                vec![d.download(&o), d.download(&dx)]
+            });
+            check_all(&format!("filter_mask ({kind}) B={b} F={f} T={t}"), &["out", "dx"], &c, &g, 0.0, 0.0);
+            // and the cpu twin is the definition
+            let i = n - 1;
+            assert_eq!(c[0][i], x[i] * mask[i / t]);
+            assert_eq!(c[1][i], dout[i] * mask[i / t]);
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------- conv1d
 
 #[test]

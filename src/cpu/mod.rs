@@ -12,6 +12,7 @@ pub mod adamw;
 pub mod batchnorm;
 pub mod conv1d;
 pub mod dropout;
+pub mod filter_mask;
 pub mod filterbank;
 pub mod gabor;
 pub mod globalpool;
@@ -140,6 +141,12 @@ impl Device for CpuDevice {
             &mut dx.0.borrow_mut(), &mut dweight.0.borrow_mut(), &mut dbias.0.borrow_mut(), &dout.0.borrow(),
             &x.0.borrow(), &mean.0.borrow(), &rstd.0.borrow(), &weight.0.borrow(), b, c, t,
         )
+    }
+    fn filter_mask_forward(&self, out: &CpuBuf, x: &CpuBuf, mask: &CpuBuf, b: usize, f: usize, t: usize) {
+        filter_mask::filter_mask_forward(&mut out.0.borrow_mut(), &x.0.borrow(), &mask.0.borrow(), b, f, t)
+    }
+    fn filter_mask_backward(&self, dx: &CpuBuf, dout: &CpuBuf, mask: &CpuBuf, b: usize, f: usize, t: usize) {
+        filter_mask::filter_mask_backward(&mut dx.0.borrow_mut(), &dout.0.borrow(), &mask.0.borrow(), b, f, t)
     }
     fn relu_forward(&self, out: &CpuBuf, x: &CpuBuf, n: usize) {
         relu::relu_forward(&mut out.0.borrow_mut(), &x.0.borrow(), n)
