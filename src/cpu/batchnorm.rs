@@ -1,22 +1,26 @@
 //! BatchNorm1d over (B, T) per channel, train mode (batch statistics, running statistics
-//! updated) and eval mode (running statistics). Statistics are accumulated in f64.
+//! updated) and eval mode (running statistics). Statistics are summed in f32 lanes per row and
+//! accumulated across rows in f64.
 use rayon::prelude::*;
 
-/// Per-channel sums over (B, T) of f(value index): returns (C) in f64.
-fn channel_sums(c: usize, b: usize, t: usize, f: impl Fn(usize) -> f64 + Sync) -> Vec<f64> {
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let mut s = 0.0;
-            for bi in 0..b {
-                let base = (bi * c + ch) * t;
-                for i in base..base + t {
-                    s += f(i);
-                }
-            }
-            s
-        })
-        .collect()
+/// Per-channel sums over the batch: sum_b row(ch, offset of row (b, ch)), in f64; (C).
+fn channel_sums(c: usize, b: usize, t: usize, row: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> {
+    (0..c).into_par_iter().map(|ch| (0..b).map(|bi| row(ch, (bi * c + ch) * t)).sum()).collect()
+}
+
+/// sum_i f(a[i], b[i]) in 8 independent f32 lanes (vectorisable) combined in f64.
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let n = a.len().min(b.len());
+    let mut lanes = [0f32; 8];
+    let (ac, bc) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            lanes[l] += f(x[l], y[l]);
+        }
+    }
+    let tail: f64 = ar.iter().zip(br).map(|(x, y)| f(*x, *y) as f64).sum();
+    lanes.iter().map(|v| *v as f64).sum::<f64>() + tail
 }
 
 /// out (B, C, T) =; mean (C); rstd (C); running_mean (C); running_var (C); x (B, C, T);
@@ -28,11 +32,11 @@ pub fn batchnorm_forward(
 ) {
     let n = (b * t) as f64;
     let (mu, rs): (Vec<f32>, Vec<f32>) = if train {
-        let m = channel_sums(c, b, t, |i| x[i] as f64);
+        let m = channel_sums(c, b, t, |_, o| lane_sum(&x[o..o + t], &x[o..o + t], |v, _| v));
         let m: Vec<f64> = m.iter().map(|s| s / n).collect();
-        let var = channel_sums(c, b, t, |i| {
-            let d = x[i] as f64 - m[(i / t) % c];
-            d * d
+        let var = channel_sums(c, b, t, |ch, o| {
+            let mc = m[ch] as f32;
+            lane_sum(&x[o..o + t], &x[o..o + t], |v, _| (v - mc) * (v - mc))
         });
         let mut mu = vec![0.0; c];
         let mut rs = vec![0.0; c];
@@ -50,7 +54,7 @@ pub fn batchnorm_forward(
     } else {
         (running_mean[..c].to_vec(), running_var[..c].iter().map(|v| 1.0 / (v + eps).sqrt()).collect())
     };
-    out[..b * c * t].par_chunks_mut(t).enumerate().for_each(|(r, o)| {
+    out[..b * c * t].par_chunks_mut(t).with_min_len(16).enumerate().for_each(|(r, o)| {
         let ch = r % c;
         let (scale, shift) = (rs[ch] * weight[ch], bias[ch] - mu[ch] * rs[ch] * weight[ch]);
         for (o, x) in o.iter_mut().zip(&x[r * t..(r + 1) * t]) {
@@ -67,17 +71,17 @@ pub fn batchnorm_backward(
     dx: &mut [f32], dweight: &mut [f32], dbias: &mut [f32], dout: &[f32], x: &[f32], mean: &[f32], rstd: &[f32],
     weight: &[f32], b: usize, c: usize, t: usize,
 ) {
-    let db = channel_sums(c, b, t, |i| dout[i] as f64);
-    let dw = channel_sums(c, b, t, |i| {
-        let ch = (i / t) % c;
-        dout[i] as f64 * ((x[i] - mean[ch]) * rstd[ch]) as f64
+    let db = channel_sums(c, b, t, |_, o| lane_sum(&dout[o..o + t], &dout[o..o + t], |g, _| g));
+    let dw = channel_sums(c, b, t, |ch, o| {
+        let (m, r) = (mean[ch], rstd[ch]);
+        lane_sum(&dout[o..o + t], &x[o..o + t], |g, v| g * ((v - m) * r))
     });
     for ch in 0..c {
         dbias[ch] = db[ch] as f32;
         dweight[ch] = dw[ch] as f32;
     }
     let n = (b * t) as f32;
-    dx[..b * c * t].par_chunks_mut(t).enumerate().for_each(|(r, d)| {
+    dx[..b * c * t].par_chunks_mut(t).with_min_len(16).enumerate().for_each(|(r, d)| {
         let ch = r % c;
         let k = weight[ch] * rstd[ch] / n;
         for i in 0..t {

@@ -3,7 +3,7 @@
 //! place through strides (no im2col, no padding copy).
 use rayon::prelude::*;
 
-use super::{gemm, sum_partials, REDUCE_CHUNK};
+use super::gemm;
 
 /// out (B, Co, T) =; x (B, Ci, T); w (Co, Ci, 3).
 pub fn conv1d_forward(out: &mut [f32], x: &[f32], w: &[f32], b: usize, ci: usize, co: usize, t: usize) {
@@ -22,6 +22,7 @@ pub fn conv1d_forward(out: &mut [f32], x: &[f32], w: &[f32], b: usize, ci: usize
 
 /// dx (B, Ci, T) =; dw (Co, Ci, 3) =; dout (B, Co, T); x (B, Ci, T); w (Co, Ci, 3).
 /// dx[b] = sum_k W_k^T dout[b] shifted back; dw[:, :, k] = sum_b dout[b] x[b]^T shifted.
+/// Bit-for-bit the same whatever the thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_backward(dx: &mut [f32], dw: &mut [f32], dout: &[f32], x: &[f32], w: &[f32], b: usize, ci: usize, co: usize, t: usize) {
     assert!(dx.len() >= b * ci * t && dw.len() >= co * ci * 3 && dout.len() >= b * co * t && x.len() >= b * ci * t);
@@ -35,22 +36,38 @@ pub fn conv1d_backward(dx: &mut [f32], dw: &mut [f32], dout: &[f32], x: &[f32], 
             gemm(ci, co, t - 1, &w[2..], 3, 3 * ci, g, t, 1, 1.0, &mut d[1..], t, 1);
         }
     });
-    let partials: Vec<Vec<f32>> = (0..b.div_ceil(REDUCE_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let mut acc = vec![0.0; co * ci * 3];
-            for bi in chunk * REDUCE_CHUNK..((chunk + 1) * REDUCE_CHUNK).min(b) {
-                let g = &dout[bi * co * t..(bi + 1) * co * t];
-                let xb = &x[bi * ci * t..(bi + 1) * ci * t];
-                // x^T (T, Ci): element (t, i) at i*T + t. dW_k (Co, Ci) at o*3Ci + 3i + k.
-                gemm(co, t, ci, g, t, 1, xb, 1, t, 1.0, &mut acc[1..], 3 * ci, 3);
-                if t > 1 {
-                    gemm(co, t - 1, ci, &g[1..], t, 1, xb, 1, t, 1.0, &mut acc, 3 * ci, 3);
-                    gemm(co, t - 1, ci, g, t, 1, &xb[1..], 1, t, 1.0, &mut acc[2..], 3 * ci, 3);
-                }
+    // dW_k (Co, Ci) = D (Co, B*T) X_k^T (B*T, Ci): one product per k over the whole batch, with
+    // D and X_k gathered batch-major along time (X_k shifted by k - 1, zero at the clip edges).
+    // Rows of dW are split across threads; each element is one dot product in a fixed order.
+    let n = b * t;
+    let d = gather_time(dout, b, co, t, 0);
+    let xs: Vec<Vec<f32>> = (0..3).map(|k| gather_time(x, b, ci, t, k as isize - 1)).collect();
+    const ROWS: usize = 16;
+    dw[..co * ci * 3].par_chunks_mut(ROWS * ci * 3).enumerate().for_each(|(blk, dwb)| {
+        let rows = dwb.len() / (ci * 3);
+        let db = &d[blk * ROWS * n..];
+        for (k, xk) in xs.iter().enumerate() {
+            // X_k^T (B*T, Ci): element (j, i) at i*n + j. dW_k (rows, Ci) at o*3Ci + 3i + k.
+            gemm(rows, n, ci, db, n, 1, xk, 1, n, 0.0, &mut dwb[k..], 3 * ci, 3);
+        }
+    });
+}
+
+/// (C, B*T) = x (B, C, T) with batch items laid side by side along time, shifted so that
+/// out[c, (b, t)] = x[b, c, t + s] (zero outside 0..T).
+fn gather_time(x: &[f32], b: usize, c: usize, t: usize, s: isize) -> Vec<f32> {
+    let mut out = vec![0.0; c * b * t];
+    out.par_chunks_mut(b * t).enumerate().for_each(|(ch, row)| {
+        for bi in 0..b {
+            let src = &x[(bi * c + ch) * t..(bi * c + ch + 1) * t];
+            let dst = &mut row[bi * t..(bi + 1) * t];
+            match s {
+                0 => dst.copy_from_slice(src),
+                -1 => dst[1..].copy_from_slice(&src[..t - 1]),
+                1 => dst[..t - 1].copy_from_slice(&src[1..]),
+                _ => unreachable!("shifts are -1, 0, 1"),
             }
-            acc
-        })
-        .collect();
-    sum_partials(&mut dw[..co * ci * 3], partials);
+        }
+    });
+    out
 }

@@ -13,7 +13,7 @@ fn argmax(x: &[f32]) -> usize {
 
 /// out (B, C) =; x (B, C, T).
 pub fn globalpool_forward(out: &mut [f32], x: &[f32], b: usize, c: usize, t: usize) {
-    out[..b * c].par_iter_mut().zip(x[..b * c * t].par_chunks(t)).for_each(|(o, x)| {
+    out[..b * c].par_iter_mut().with_min_len(16).zip(x[..b * c * t].par_chunks(t)).for_each(|(o, x)| {
         let mean = x.iter().map(|v| *v as f64).sum::<f64>() / t as f64;
         *o = mean as f32 + x[argmax(x)];
     });
@@ -21,7 +21,7 @@ pub fn globalpool_forward(out: &mut [f32], x: &[f32], b: usize, c: usize, t: usi
 
 /// dx (B, C, T) =; dout (B, C); x (B, C, T). dx = dout / T, plus dout at the first argmax.
 pub fn globalpool_backward(dx: &mut [f32], dout: &[f32], x: &[f32], b: usize, c: usize, t: usize) {
-    dx[..b * c * t].par_chunks_mut(t).zip(x[..b * c * t].par_chunks(t)).zip(&dout[..b * c]).for_each(|((d, x), g)| {
+    dx[..b * c * t].par_chunks_mut(t).with_min_len(16).zip(x[..b * c * t].par_chunks(t)).zip(&dout[..b * c]).for_each(|((d, x), g)| {
         d.fill(g / t as f32);
         d[argmax(x)] += g;
     });

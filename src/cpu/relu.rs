@@ -15,8 +15,10 @@ pub fn relu_forward(out: &mut [f32], x: &[f32], n: usize) {
 /// dx (N) =; dout (N); out (N). d relu / dx = 1 where out > 0.
 pub fn relu_backward(dx: &mut [f32], dout: &[f32], out: &[f32], n: usize) {
     dx[..n].par_chunks_mut(CHUNK).zip(dout[..n].par_chunks(CHUNK)).zip(out[..n].par_chunks(CHUNK)).for_each(|((d, g), o)| {
-        for ((d, g), o) in d.iter_mut().zip(g).zip(o) {
-            *d = if *o > 0.0 { *g } else { 0.0 };
+        // Branch-free select (the signs are random, so a branch mispredicts half the time).
+        let (g, o) = (&g[..d.len()], &o[..d.len()]);
+        for i in 0..d.len() {
+            d[i] = g[i] * f32::from(u8::from(o[i] > 0.0));
         }
     });
 }
