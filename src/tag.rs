@@ -263,10 +263,11 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
         eprintln!("skipped {p}");
     }
     let scores = Scores::compute(&probs, &ys, labels.len());
-    if o.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "labels": labels, "scores": scores }))?);
+    let text = if o.json {
+        serde_json::to_string_pretty(&serde_json::json!({ "labels": labels, "scores": scores }))? + "\n"
     } else {
-        print!("{}", scores.report(&labels));
-    }
+        scores.report(&labels)
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
     Ok(scores)
 }

@@ -50,6 +50,9 @@ fn train(data: &Path, out: &Path, epochs: usize, extra: &[&str]) -> std::process
     if !extra.contains(&"--device") {
         c.args(["--device", "cpu"]);
     }
+    if !extra.contains(&"--augment") {
+        c.args(["--augment", "none"]); // a tiny run: learn the sounds, not the augmentations
+    }
     c
         .args(["--epochs", &epochs.to_string()])
         .arg("--data")
@@ -145,6 +148,25 @@ fn tag_reports_broken_files_by_name_and_goes_on() {
     let csv = String::from_utf8_lossy(&o.stdout);
     assert!(csv.contains("a.wav") && csv.contains("z.wav"), "good files still tagged: {csv}");
     assert_eq!(csv.lines().count(), 3);
+}
+
+#[test]
+fn default_augmentation_trains_repeatably() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 8, 6);
+    let runs: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|r| {
+            let out = tmp.path().join(r);
+            let o = train(&data, &out, 2, &["--augment", "default"]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            wavnet::io::load_model(&out.join("last.safetensors")).unwrap().values
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1], "augmented cpu runs are repeatable from the seed");
+    let plain = tmp.path().join("plain");
+    assert!(train(&data, &plain, 2, &[]).status.success());
+    assert_ne!(wavnet::io::load_model(&plain.join("last.safetensors")).unwrap().values, runs[0], "augmentation changes training");
 }
 
 #[test]
