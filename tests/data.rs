@@ -975,3 +975,19 @@ fn cache_hits_on_the_second_epoch_and_disk_cache() {
     assert_eq!(first, second);
     assert_eq!(l2.cache_stats().disk_hits, 12);
 }
+
+#[test]
+fn fast_normal_draws_are_standard_normal() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut g = wavnet::data::augment::FastNormal::new(&mut rng);
+    let n = 200_000;
+    let v: Vec<f64> = (0..n).map(|_| g.sample() as f64).collect();
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+    let kurt = v.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
+    assert!(mean.abs() < 0.01 && (var - 1.0).abs() < 0.02, "mean {mean}, var {var}");
+    assert!((kurt - 3.0).abs() < 0.1, "kurtosis {kurt} (3 for a normal, 1.8 for a uniform)");
+    let within1 = v.iter().filter(|x| x.abs() < 1.0).count() as f64 / n as f64;
+    assert!((within1 - 0.6827).abs() < 0.01, "P(|x| < 1) = {within1}");
+}

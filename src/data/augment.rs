@@ -307,16 +307,54 @@ pub fn gaussian(rng: &mut impl Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
+/// A fast stream of standard normal draws for noise: SplitMix64 seeded once from `rng`, and
+/// Box–Muller in f32 using both outputs of each pair. Generating noise with `gaussian` (two
+/// ChaCha f64 draws, a `ln` and a `cos` per sample) cost ~20 ms per batch of 32 x 2 s, a third
+/// of a training step on the `cpu` device; this is several times cheaper.
+pub struct FastNormal {
+    state: u64,
+    spare: Option<f32>,
+}
+
+impl FastNormal {
+    pub fn new(rng: &mut impl Rng) -> FastNormal {
+        FastNormal { state: rng.random::<u64>(), spare: None }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn sample(&mut self) -> f32 {
+        if let Some(v) = self.spare.take() {
+            return v;
+        }
+        let z = self.next_u64();
+        // Two 24-bit uniforms; u1 in (0, 1] so the log is finite.
+        let u1 = ((z >> 40) as f32 + 1.0) * (1.0 / 16_777_216.0);
+        let u2 = ((z >> 8) & 0xFF_FFFF) as f32 * (1.0 / 16_777_216.0);
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (2.0 * std::f32::consts::PI * u2).sin_cos();
+        self.spare = Some(r * s);
+        r * c
+    }
+}
+
 /// `n` samples of coloured noise with unit RMS.
 pub fn make_noise(color: NoiseColor, n: usize, rng: &mut impl Rng) -> Vec<f32> {
     let mut out: Vec<f32> = Vec::with_capacity(n);
+    let mut normal = FastNormal::new(rng);
     match color {
-        NoiseColor::White => out.extend((0..n).map(|_| gaussian(rng))),
+        NoiseColor::White => out.extend((0..n).map(|_| normal.sample())),
         NoiseColor::Pink => {
             // Paul Kellet's refined filter of white noise.
             let (mut b0, mut b1, mut b2, mut b3, mut b4, mut b5, mut b6) = (0f32, 0f32, 0f32, 0f32, 0f32, 0f32, 0f32);
             for _ in 0..n {
-                let w = gaussian(rng);
+                let w = normal.sample();
                 b0 = 0.99886 * b0 + w * 0.0555179;
                 b1 = 0.99332 * b1 + w * 0.0750759;
                 b2 = 0.96900 * b2 + w * 0.153_852;
@@ -331,7 +369,7 @@ pub fn make_noise(color: NoiseColor, n: usize, rng: &mut impl Rng) -> Vec<f32> {
             // Leaky integration of white noise (the leak keeps it from drifting).
             let mut acc = 0f32;
             for _ in 0..n {
-                acc = 0.998 * acc + gaussian(rng);
+                acc = 0.998 * acc + normal.sample();
                 out.push(acc);
             }
         }
