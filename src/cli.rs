@@ -28,7 +28,7 @@ pub enum Cmd {
     ///
     /// DATA is a folder with one sub-folder per class, a CSV manifest `fname,label[,fold][,split]`
     /// (fname relative to the CSV), or FSDKaggle2018 as distributed. Writes OUT/best.safetensors
-    /// (best validation accuracy) and OUT/last.safetensors (a checkpoint with the optimizer
+    /// (best validation accuracy; the latest epoch when there is no validation set) and OUT/last.safetensors (a checkpoint with the optimizer
     /// state, for --resume).
     Train(TrainArgs),
     /// Tag recordings: top-k labels with probabilities per file, as CSV.

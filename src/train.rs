@@ -327,7 +327,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             log.val_map3 = Some(s.map3);
             (s.accuracy, s.map3)
         } else {
-            (0.0, -log.train_loss)
+            // Without validation there is nothing to select on (a few sampled batch losses are
+            // noise): the best model is the latest.
+            (0.0, (epoch + 1) as f64)
         };
         say(o.quiet, &line);
         history.push(log);

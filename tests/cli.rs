@@ -121,6 +121,22 @@ fn cpu_training_is_repeatable_and_resume_loses_nothing() {
 }
 
 #[test]
+fn cpu_training_gives_the_same_bits_on_one_and_two_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 8, 9);
+    let runs: Vec<_> = ["1", "2"]
+        .iter()
+        .map(|n| {
+            let out = tmp.path().join(format!("t{n}"));
+            let o = train(&data, &out, 2, &["--threads", n, "--augment", "default"]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            wavnet::io::load_model(&out.join("last.safetensors")).unwrap().values
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
 fn tag_reports_broken_files_by_name_and_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let data = make_set(&tmp.path().join("d"), 6, 3);

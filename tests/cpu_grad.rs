@@ -403,3 +403,29 @@ fn whole_model_gradients_match_finite_differences_with_a_filter_mask() {
         check(name, &values[name], &grads[name], eps, |v| loss_at(name, v));
     }
 }
+
+#[test]
+fn weight_gradients_have_the_same_bits_on_any_thread_count() {
+    // Default-model shapes, large enough for the GEMMs to split work across threads.
+    let (b, ci, co, t) = (32, 128, 128, 100);
+    let (l, k2, w, h) = (8000, 16, 401, 160);
+    let tf = l / h + 1;
+    let mut r = rng(13);
+    let x = randn(&mut r, b * ci * t, 1.0);
+    let wt = randn(&mut r, co * ci * 3, 0.1);
+    let g = randn(&mut r, b * co * t, 1.0);
+    let xa = randn(&mut r, b * l, 1.0);
+    let gy = randn(&mut r, b * k2 * tf, 1.0);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+            let (mut dx, mut dw, mut dk) = (vec![0.0; x.len()], vec![0.0; wt.len()], vec![0.0; k2 * w]);
+            conv1d::conv1d_backward(&mut dx, &mut dw, &g, &x, &wt, b, ci, co, t);
+            filterbank::filterbank_backward(&mut dk, &gy, &xa, b, l, k2, w, h, tf);
+            (dx, dw, dk)
+        })
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        assert!(one == run(threads), "{threads} threads changed the bits");
+    }
+}

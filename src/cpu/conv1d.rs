@@ -3,7 +3,7 @@
 //! place through strides (no im2col, no padding copy).
 use rayon::prelude::*;
 
-use super::gemm;
+use super::{gemm, gemm_parallel};
 
 /// out (B, Co, T) =; x (B, Ci, T); w (Co, Ci, 3).
 pub fn conv1d_forward(out: &mut [f32], x: &[f32], w: &[f32], b: usize, ci: usize, co: usize, t: usize) {
@@ -38,19 +38,13 @@ pub fn conv1d_backward(dx: &mut [f32], dw: &mut [f32], dout: &[f32], x: &[f32], 
     });
     // dW_k (Co, Ci) = D (Co, B*T) X_k^T (B*T, Ci): one product per k over the whole batch, with
     // D and X_k gathered batch-major along time (X_k shifted by k - 1, zero at the clip edges).
-    // Rows of dW are split across threads; each element is one dot product in a fixed order.
     let n = b * t;
     let d = gather_time(dout, b, co, t, 0);
     let xs: Vec<Vec<f32>> = (0..3).map(|k| gather_time(x, b, ci, t, k as isize - 1)).collect();
-    const ROWS: usize = 16;
-    dw[..co * ci * 3].par_chunks_mut(ROWS * ci * 3).enumerate().for_each(|(blk, dwb)| {
-        let rows = dwb.len() / (ci * 3);
-        let db = &d[blk * ROWS * n..];
-        for (k, xk) in xs.iter().enumerate() {
-            // X_k^T (B*T, Ci): element (j, i) at i*n + j. dW_k (rows, Ci) at o*3Ci + 3i + k.
-            gemm(rows, n, ci, db, n, 1, xk, 1, n, 0.0, &mut dwb[k..], 3 * ci, 3);
-        }
-    });
+    for (k, xk) in xs.iter().enumerate() {
+        // X_k^T (B*T, Ci): element (j, i) at i*n + j. dW_k (Co, Ci) at o*3Ci + 3i + k.
+        gemm_parallel(co, n, ci, &d, n, 1, xk, 1, n, 0.0, &mut dw[k..], 3 * ci, 3);
+    }
 }
 
 /// (C, B*T) = x (B, C, T) with batch items laid side by side along time, shifted so that

@@ -42,9 +42,35 @@ impl CpuDevice {
 pub(crate) const REDUCE_CHUNK: usize = 4;
 
 /// C (m, n) = A (m, k) B (k, n) + beta C, with arbitrary element strides (rows, columns) for
-/// each matrix. Bounds are checked before the unsafe call into `matrixmultiply`.
+/// each matrix. Bounds are checked before the unsafe call into the `gemm` crate (runtime-detected
+/// AVX2/FMA or AVX-512 kernels).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
+    m: usize, k: usize, n: usize,
+    a: &[f32], rsa: usize, csa: usize,
+    b: &[f32], rsb: usize, csb: usize,
+    beta: f32,
+    c: &mut [f32], rsc: usize, csc: usize,
+) {
+    gemm_with(gemm::Parallelism::None, m, k, n, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+}
+
+/// `gemm` spread over the rayon pool by blocks of C (each element of C is still one dot
+/// product in a fixed order, so the result does not depend on the thread count).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_parallel(
+    m: usize, k: usize, n: usize,
+    a: &[f32], rsa: usize, csa: usize,
+    b: &[f32], rsb: usize, csb: usize,
+    beta: f32,
+    c: &mut [f32], rsc: usize, csc: usize,
+) {
+    gemm_with(gemm::Parallelism::Rayon(0), m, k, n, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_with(
+    par: gemm::Parallelism,
     m: usize, k: usize, n: usize,
     a: &[f32], rsa: usize, csa: usize,
     b: &[f32], rsb: usize, csb: usize,
@@ -60,15 +86,31 @@ pub(crate) fn gemm(
         assert!(last(k, n, rsb, csb) < b.len(), "gemm: B out of bounds");
     }
     assert!(last(m, n, rsc, csc) < c.len(), "gemm: C out of bounds");
+    if k == 0 {
+        c_scale(m, n, beta, c, rsc, csc);
+        return;
+    }
     // SAFETY: every index the product touches was bounds-checked above; `c` is exclusive.
+    // gemm's convention: dst = alpha dst + beta lhs rhs (dst read only when `read_dst`).
     unsafe {
-        matrixmultiply::sgemm(
-            m, k, n, 1.0,
-            a.as_ptr(), rsa as isize, csa as isize,
-            b.as_ptr(), rsb as isize, csb as isize,
-            beta,
-            c.as_mut_ptr(), rsc as isize, csc as isize,
+        gemm::gemm(
+            m, n, k,
+            c.as_mut_ptr(), csc as isize, rsc as isize, beta != 0.0,
+            a.as_ptr(), csa as isize, rsa as isize,
+            b.as_ptr(), csb as isize, rsb as isize,
+            beta, 1.0, false, false, false,
+            par,
         );
+    }
+}
+
+/// C = beta C (an empty product).
+fn c_scale(m: usize, n: usize, beta: f32, c: &mut [f32], rsc: usize, csc: usize) {
+    for i in 0..m {
+        for j in 0..n {
+            let v = &mut c[i * rsc + j * csc];
+            *v = if beta == 0.0 { 0.0 } else { beta * *v };
+        }
     }
 }
 
