@@ -657,41 +657,27 @@ fn host_copy_gbs() -> f64 {
     2.0 * n as f64 * F / best / 1e9
 }
 
-/// This machine's f32 matmul limit measured now: a 1024^3 product with `matrixmultiply`
-/// (the cpu device's gemm), rows split over rayon's threads, best of 5.
+/// This machine's f32 matmul limit measured now: a 1024^3 product with the `gemm` crate (the
+/// cpu device's GEMM), spread over rayon's threads, best of 5.
 fn cpu_sgemm_gflops() -> f64 {
-    use rayon::prelude::*;
     let n = 1024;
     let a = rand_vec(n * n, 1, -1.0, 1.0);
     let b = rand_vec(n * n, 2, -1.0, 1.0);
     let mut c = vec![0f32; n * n];
-    let rows = n.div_ceil(rayon::current_num_threads());
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
-        c.par_chunks_mut(rows * n).enumerate().for_each(|(i, cc)| {
-            let m = cc.len() / n;
-            // SAFETY: A rows i*rows.. i*rows+m and all of B are in bounds; `cc` is this
-            // thread's exclusive m x n block of C; row-major strides.
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    n,
-                    n,
-                    1.0,
-                    a[i * rows * n..].as_ptr(),
-                    n as isize,
-                    1,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
-                    0.0,
-                    cc.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
-        });
+        // SAFETY: three n x n row-major matrices, all in bounds; `c` is exclusive.
+        unsafe {
+            gemm::gemm(
+                n, n, n,
+                c.as_mut_ptr(), 1, n as isize, false,
+                a.as_ptr(), 1, n as isize,
+                b.as_ptr(), 1, n as isize,
+                0.0, 1.0, false, false, false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
         std::hint::black_box(&c);
         best = best.min(t.elapsed().as_secs_f64());
     }
@@ -769,7 +755,7 @@ fn main() {
     if fl.cpu {
         println!(
             "cpu references: {CPU_REF_GFLOPS} GFLOP/s = the machine's matmul limit per shared/notes/platform.md (1024^3 \
-             i-k-j loop, rayon 2 threads);\n  measured now: 1024^3 sgemm (matrixmultiply, {} threads) {sgemm:.1} GFLOP/s, \
+             i-k-j loop, rayon 2 threads);\n  measured now: 1024^3 sgemm (gemm crate, {} threads) {sgemm:.1} GFLOP/s, \
              host copy {:.1} GB/s (read + write)",
             rayon::current_num_threads(),
             host_copy_gbs()
