@@ -13,7 +13,7 @@ use crate::specaug::FilterMaskConfig;
 /// Audio tagging from the raw waveform: a learnable Gabor filterbank and a 1-D CNN, trained
 /// with hand-written WGSL compute shaders (any GPU through wgpu) or plain Rust on the CPU.
 #[derive(Parser, Debug)]
-#[command(name = "wavnet", version, about, long_about = None)]
+#[command(name = "wavnet", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,

@@ -186,6 +186,34 @@ fn default_augmentation_trains_repeatably() {
 }
 
 #[test]
+fn transfer_learning_keeps_the_body_and_replaces_a_head_of_another_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 8, 10);
+    let src = tmp.path().join("src");
+    assert!(train(&data, &src, 2, &[]).status.success());
+    // A two-class task: the noise class removed.
+    let two = tmp.path().join("two");
+    for c in &CLASSES[..2] {
+        std::fs::rename(data.join(c), {
+            std::fs::create_dir_all(&two).unwrap();
+            two.join(c)
+        })
+        .unwrap();
+    }
+    let out = tmp.path().join("transfer");
+    let init = src.join("last.safetensors");
+    let o = train(&two, &out, 1, &["--init", init.to_str().unwrap(), "--lr", "0"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (wavnet::io::load_model(&init).unwrap(), wavnet::io::load_model(&out.join("last.safetensors")).unwrap());
+    assert_eq!(b.labels, ["high_tone", "low_tone"]);
+    assert_eq!(b.cfg.classes, 2);
+    for name in ["front.mu", "body.0.conv1.weight", "body.3.conv2.weight"] {
+        assert_eq!(a.values[name], b.values[name], "{name} comes from the source model (lr 0)");
+    }
+    assert_eq!(b.values["head.weight"].len(), 2 * 256, "a new two-class head");
+}
+
+#[test]
 fn clear_errors_for_bad_commands() {
     let tmp = tempfile::tempdir().unwrap();
     let o = wavnet().args(["tag", "--device", "cpu", "--model"]).arg(tmp.path().join("nope.safetensors")).arg(tmp.path()).output().unwrap();
