@@ -38,6 +38,8 @@ chosen["mixup"] = extra["mixup"]
 settings["measured set (the default)"] = chosen
 if chosen != cfg("default"):
     print("note: `wavnet augment default` differs from the measured set", file=sys.stderr)
+sm = dict(none); sm["shift"] = default["shift"]; sm["mixup"] = extra["mixup"]
+settings["shift + mixup"] = sm
 settings["filter mask 0.5:2:8 (on the device)"] = (none, ["--filter-mask", "0.5:2:8"])
 if a.only:
     settings = {k: v for k, v in settings.items() if k in a.only}
