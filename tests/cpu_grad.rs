@@ -302,12 +302,11 @@ fn softmax_ce_backward_matches_finite_differences_with_soft_targets() {
     });
 }
 
-#[test]
-fn whole_model_gradients_match_finite_differences() {
-    use wavnet::model::{init_tensors, Config, Model};
-    let cfg = Config {
+/// A small model (two blocks of one conv) that finite differences can afford.
+fn tiny_config(filters: usize) -> wavnet::model::Config {
+    wavnet::model::Config {
         sample_rate: 1000,
-        filters: 3,
+        filters,
         taps: 9,
         hop: 4,
         fmin: 30.0,
@@ -317,7 +316,13 @@ fn whole_model_gradients_match_finite_differences() {
         convs_per_block: 1,
         dropout: 0.25,
         classes: 3,
-    };
+    }
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences() {
+    use wavnet::model::{init_tensors, Model};
+    let cfg = tiny_config(3);
     let (b, l) = (3, cfg.crop());
     let mut r = rng(12);
     let x = randn(&mut r, b * l, 1.0);
@@ -343,20 +348,8 @@ fn whole_model_gradients_match_finite_differences() {
 
 #[test]
 fn whole_model_gradients_match_finite_differences_with_a_filter_mask() {
-    use wavnet::model::{init_tensors, Config, Model};
-    let cfg = Config {
-        sample_rate: 1000,
-        filters: 4,
-        taps: 9,
-        hop: 4,
-        fmin: 30.0,
-        fmax: 400.0,
-        crop_seconds: 0.05,
-        channels: vec![4, 5],
-        convs_per_block: 1,
-        dropout: 0.25,
-        classes: 3,
-    };
+    use wavnet::model::{init_tensors, Model};
+    let cfg = tiny_config(4);
     let (b, l) = (3, cfg.crop());
     let mut r = rng(14);
     let x = randn(&mut r, b * l, 1.0);

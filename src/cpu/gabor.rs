@@ -7,16 +7,20 @@ pub fn clamp_ranges(w: usize) -> ((f32, f32), (f32, f32)) {
     ((0.0, PI), (2.0, (w / 2) as f32))
 }
 
+/// Clamped (mu, sigma) of filter `i` and the envelope's normalisation 1 / (sqrt(2 pi) s).
+fn filter(mu: &[f32], sigma: &[f32], i: usize, w: usize) -> (f32, f32, f32) {
+    let ((mlo, mhi), (slo, shi)) = clamp_ranges(w);
+    let (m, s) = (mu[i].clamp(mlo, mhi), sigma[i].clamp(slo, shi));
+    (m, s, 1.0 / ((2.0 * PI).sqrt() * s))
+}
+
 /// kernel (2F, W) =; mu (F); sigma (F).
 /// env = exp(-n^2 / (2 s^2)) / (sqrt(2 pi) s); kernel[f] = env cos(mu n); kernel[F+f] = env sin(mu n).
 pub fn gabor_forward(kernel: &mut [f32], mu: &[f32], sigma: &[f32], f: usize, w: usize) {
     assert!(kernel.len() >= 2 * f * w && mu.len() >= f && sigma.len() >= f, "gabor_forward: shapes");
-    let ((mlo, mhi), (slo, shi)) = clamp_ranges(w);
     let half = (w / 2) as i64;
     for i in 0..f {
-        let m = mu[i].clamp(mlo, mhi);
-        let s = sigma[i].clamp(slo, shi);
-        let norm = 1.0 / ((2.0 * PI).sqrt() * s);
+        let (m, s, norm) = filter(mu, sigma, i, w);
         for j in 0..w {
             let n = (j as i64 - half) as f32;
             let env = (-n * n / (2.0 * s * s)).exp() * norm;
@@ -34,9 +38,7 @@ pub fn gabor_backward(dmu: &mut [f32], dsigma: &mut [f32], dkernel: &[f32], mu: 
     let ((mlo, mhi), (slo, shi)) = clamp_ranges(w);
     let half = (w / 2) as i64;
     for i in 0..f {
-        let m = mu[i].clamp(mlo, mhi);
-        let s = sigma[i].clamp(slo, shi);
-        let norm = 1.0 / ((2.0 * PI).sqrt() * s);
+        let (m, s, norm) = filter(mu, sigma, i, w);
         let (mut gm, mut gs) = (0.0f32, 0.0f32);
         for j in 0..w {
             let n = (j as i64 - half) as f32;
