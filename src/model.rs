@@ -567,3 +567,33 @@ impl<D: Device> Model<D> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wavnet_s_has_the_twins_parameter_count_and_frame_counts() {
+        let cfg = Config::wavnet_s(16000, 10);
+        assert_eq!(cfg.parameter_count(), 496_650);
+        assert_eq!(cfg.frames(16000), 101);
+        assert_eq!(cfg.crop(), 32000);
+        assert!(cfg.validate().is_ok());
+    }
+
+    #[test]
+    fn mel_init_is_capped_below_nyquist() {
+        let cfg = Config::wavnet_s(8000, 10);
+        assert!(cfg.fmax < 4000.0 && cfg.fmax > 3800.0, "{}", cfg.fmax);
+        let (mu, sigma) = mel_init(&cfg);
+        assert!(mu.windows(2).all(|w| w[0] < w[1]), "centre frequencies rise");
+        assert!(*mu.last().unwrap() < std::f32::consts::PI && sigma.iter().all(|s| *s > 0.0));
+    }
+
+    #[test]
+    fn a_crop_too_short_for_the_pools_is_refused_with_a_reason() {
+        let mut cfg = Config::wavnet_s(16000, 10);
+        cfg.crop_seconds = 0.05;
+        assert!(cfg.validate().unwrap_err().contains("longer crop"));
+    }
+}
