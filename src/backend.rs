@@ -18,7 +18,8 @@ pub enum DeviceKind {
     Cpu,
 }
 
-/// An opened device of either kind.
+/// An opened device of either kind (one per run, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum AnyDevice {
     Cpu(CpuDevice),
     Gpu(GpuDevice),

@@ -23,6 +23,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Cmd {
     /// Train a model on a labelled set of recordings.
     ///

@@ -75,7 +75,7 @@ impl Config {
 
     /// Checks the config describes a model that can run; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if self.taps % 2 == 0 || self.taps < 3 {
+        if self.taps.is_multiple_of(2) || self.taps < 3 {
             return Err(format!("taps must be odd and >= 3, got {}", self.taps));
         }
         if self.filters == 0 || self.hop == 0 || self.classes < 2 || self.channels.is_empty() || self.convs_per_block == 0 {

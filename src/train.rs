@@ -132,7 +132,10 @@ fn run_config(o: &TrainOptions, labels: &[String]) -> Result<Config> {
 
 /// Initial tensor values: fresh, or from `--init` (every tensor whose shape matches; the
 /// classifier head is re-initialised when the class count differs).
-fn initial_values(o: &TrainOptions, cfg: &Config) -> Result<(BTreeMap<String, Vec<f32>>, Vec<String>)> {
+/// Tensor values by name, and the names that were re-initialised.
+type InitialValues = (BTreeMap<String, Vec<f32>>, Vec<String>);
+
+fn initial_values(o: &TrainOptions, cfg: &Config) -> Result<InitialValues> {
     let mut values = init_tensors(cfg, o.seed);
     let mut notes = Vec::new();
     if let Some(p) = &o.init {
@@ -282,7 +285,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             model.backward(&y);
             model.adamw_step(lr, o.weight_decay);
             clips += batch.rows;
-            if (step + 1) % o.log_every.max(1) == 0 {
+            if (step + 1).is_multiple_of(o.log_every.max(1)) {
                 let l = model.loss(batch.rows) as f64;
                 if !l.is_finite() {
                     bail!("the loss became {l} at step {}: lower --lr (now {})", step + 1, o.lr);

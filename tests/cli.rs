@@ -15,7 +15,7 @@ const CLASSES: [&str; 3] = ["low_tone", "high_tone", "noise"];
 fn clip(class: usize, rng: &mut impl Rng) -> Vec<f32> {
     let n = rng.random_range(6000..12000);
     let amp = rng.random_range(0.2..0.8f32);
-    let phase = rng.random_range(0.0..6.28f32);
+    let phase = rng.random_range(0.0..std::f32::consts::TAU);
     let f = [300.0, 2500.0, 0.0][class];
     (0..n)
         .map(|i| {

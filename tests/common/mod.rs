@@ -15,6 +15,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     let mut bad = 0;
     let mut first = None;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        // Negated on purpose: a NaN fails the check.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !((g - w).abs() <= atol + rtol * w.abs()) {
             bad += 1;
             first.get_or_insert((i, *g, *w));
