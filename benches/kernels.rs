@@ -46,6 +46,7 @@ enum Op {
     Maxpool { bwd: bool, b: usize, c: usize, t: usize },
     Globalpool { bwd: bool, b: usize, c: usize, t: usize },
     Dropout { bwd: bool, n: usize },
+    FilterMask { bwd: bool, b: usize, f: usize, t: usize },
     Linear { bwd: bool, b: usize, c: usize, k: usize },
     SoftmaxCe { b: usize, k: usize },
     Adamw { n: usize },
@@ -73,6 +74,7 @@ impl Op {
             Op::Maxpool { bwd, .. } => format!("maxpool {}", dir(bwd)),
             Op::Globalpool { bwd, .. } => format!("globalpool {}", dir(bwd)),
             Op::Dropout { bwd, .. } => format!("dropout {}", dir(bwd)),
+            Op::FilterMask { bwd, .. } => format!("filter_mask {}", dir(bwd)),
             Op::Linear { bwd, .. } => format!("linear {}", dir(bwd)),
             Op::SoftmaxCe { .. } => "softmax_ce fwd+bwd".into(),
             Op::Adamw { .. } => "adamw".into(),
@@ -83,7 +85,7 @@ impl Op {
         match *self {
             Op::Gabor { f, w, .. } => format!("F={f} W={w}"),
             Op::Filterbank { b, l, k2, w, h, t, .. } => format!("B={b} L={l} 2F={k2} W={w} H={h} T={t}"),
-            Op::LogEnergy { b, f, t, .. } => format!("B={b} F={f} T={t}"),
+            Op::LogEnergy { b, f, t, .. } | Op::FilterMask { b, f, t, .. } => format!("B={b} F={f} T={t}"),
             Op::BatchnormFwd { b, c, t, .. } | Op::BatchnormBwd { b, c, t } => format!("B={b} C={c} T={t}"),
             Op::Relu { n, .. } | Op::Dropout { n, .. } | Op::Adamw { n } => format!("N={n}"),
             Op::Conv1d { b, ci, co, t, .. } => format!("B={b} Ci={ci} Co={co} T={t}"),
@@ -127,6 +129,8 @@ impl Op {
             Op::Globalpool { bwd: true, b, c, t } => 2 * b * c * t,
             // one scale per element (the mask is an integer hash)
             Op::Dropout { n, .. } => n,
+            // one multiply per element
+            Op::FilterMask { b, f, t, .. } => b * f * t,
             // x w^T + bias
             Op::Linear { bwd: false, b, c, k } => 2 * b * c * k + b * k,
             // dx = dout w, dw = dout^T x, dbias
@@ -177,6 +181,8 @@ impl Op {
             Op::Globalpool { bwd: true, b, c, t } => 2 * b * c * t + b * c,
             // read x (dout), write out (dx)
             Op::Dropout { n, .. } => 2 * n,
+            // read x (dout) and the (B, F) mask, write out (dx)
+            Op::FilterMask { b, f, t, .. } => 2 * b * f * t + b * f,
             // read x (B, C), w (K, C), bias; write out (B, K)
             Op::Linear { bwd: false, b, c, k } => b * c + k * c + k + b * k,
             // read dout, x, w; write dx, dw, dbias
@@ -287,6 +293,14 @@ impl Op {
                     Box::new(move || dev.dropout_forward(&o, &a, n, 0.2, 7))
                 }
             }
+            Op::FilterMask { bwd, b, f, t } => {
+                let (o, a, mask) = (z(b * f * t), r(b * f * t, 1), r(b * f, 2));
+                if bwd {
+                    Box::new(move || dev.filter_mask_backward(&o, &a, &mask, b, f, t))
+                } else {
+                    Box::new(move || dev.filter_mask_forward(&o, &a, &mask, b, f, t))
+                }
+            }
             Op::Linear { bwd, b, c, k } => {
                 let (x, w) = (r(b * c, 1), r(k * c, 2));
                 if bwd {
@@ -339,8 +353,10 @@ fn step_ops(batch: usize, seconds: f32) -> (String, Vec<(Op, f64)>) {
         Op::Filterbank { bwd: false, b, l, k2: 2 * f, w, h, t: t0 },
         Op::LogEnergy { bwd: false, b, f, t: t0 },
         Op::BatchnormFwd { train: true, b, c: f, t: t0 },
+        Op::FilterMask { bwd: false, b, f, t: t0 },
     ];
     let bwd = vec![
+        Op::FilterMask { bwd: true, b, f, t: t0 },
         Op::BatchnormBwd { b, c: f, t: t0 },
         Op::LogEnergy { bwd: true, b, f, t: t0 },
         Op::Filterbank { bwd: true, b, l, k2: 2 * f, w, h, t: t0 },
