@@ -140,9 +140,10 @@ pub trait Device {
     // ---------------------------------------------------------------- dropout.wgsl
     /// Inverted dropout with a counter-based mask shared by both devices:
     /// keep(i) = dropout_keep(seed, i, p) (see `dropout_keep` below);
-    /// out[i] = keep ? x[i] / (1 - p) : 0. out (N) =; x (N).
+    /// out[i] = keep ? x[i] * scale : 0, scale = 1 / (1 - p) computed once on the host (so both
+    /// devices round alike). out (N) =; x (N).
     fn dropout_forward(&self, out: &Self::Buf, x: &Self::Buf, n: usize, p: f32, seed: u32);
-    /// dx[i] = keep ? dout[i] / (1 - p) : 0. dx (N) =; dout (N).
+    /// dx[i] = keep ? dout[i] * scale : 0. dx (N) =; dout (N).
     fn dropout_backward(&self, dx: &Self::Buf, dout: &Self::Buf, n: usize, p: f32, seed: u32);
 
     // ---------------------------------------------------------------- linear.wgsl
