@@ -258,7 +258,7 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
             disk_cache: None,
         },
     );
-    let (probs, ys) = predict(&model, &loader, &rows);
+    let (probs, ys) = predict(&model, &loader, &ds, &rows);
     for p in loader.failures() {
         eprintln!("skipped {p}");
     }

@@ -170,8 +170,6 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     let mut dopts = o.dataset.clone();
     if let Some(r) = &resume {
         dopts.labels = Some(r.labels.clone());
-    } else if o.init.is_some() && dopts.labels.is_none() {
-        // transfer learning keeps the new data's own labels
     }
     let ds = Dataset::open(&o.data, &dopts).with_context(|| format!("{}: cannot read the dataset", o.data.display()))?;
     if ds.labels.len() < 2 {
@@ -322,7 +320,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             log.audio_per_second
         );
         let metric = if !val_idx.is_empty() {
-            let (probs, ys) = predict(&model, &loader, &val_idx);
+            let (probs, ys) = predict(&model, &loader, &ds, &val_idx);
             let s = Scores::compute(&probs, &ys, labels.len());
             line += &format!("  val loss {:.4}  acc {:.2} %  MAP@3 {:.4}", s.loss, 100.0 * s.accuracy, s.map3);
             log.val_loss = Some(s.loss);
@@ -408,8 +406,9 @@ fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> indic
     bar
 }
 
-/// Eval-mode probabilities (N, K) for the clips `indices` (centre crops) and their labels.
-pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, indices: &[usize]) -> (Vec<f32>, Vec<usize>) {
+/// Eval-mode probabilities (N, K) for the clips `indices` of `ds` (centre crops) and their
+/// labels (clips that fail to load are left out of both).
+pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, ds: &Dataset, indices: &[usize]) -> (Vec<f32>, Vec<usize>) {
     let k = model.cfg.classes;
     let mut probs = Vec::with_capacity(indices.len() * k);
     let mut labels = Vec::with_capacity(indices.len());
@@ -417,10 +416,7 @@ pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, indices: &[usize]) 
         model.forward(&batch.x, false, 0);
         let p = softmax_rows(&model.logits(), k);
         probs.extend_from_slice(&p[..batch.rows * k]);
-        for r in 0..batch.rows {
-            let row = &batch.y[r * k..(r + 1) * k];
-            labels.push(crate::metrics::ranked(row)[0]);
-        }
+        labels.extend(batch.items[..batch.rows].iter().map(|&i| ds.items[i].label));
     }
     (probs, labels)
 }
