@@ -185,6 +185,11 @@ pub struct TrainArgs {
     /// Stop after this many epochs as if killed (tests `--resume`).
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
+    /// How a clip is scored: 0 = the mean of every window of the crop length over the whole
+    /// clip at half-crop hops, the last ending at the clip's end; N = the mean of N evenly spaced
+    /// crops (1 = the centre crop). Clips shorter than the crop are centred in zeros.
+    #[arg(long, default_value_t = 0)]
+    pub eval_crops: usize,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -212,6 +217,16 @@ pub struct TagArgs {
     /// Windows per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Window length in seconds (default: the model's training crop).
+    #[arg(long, value_name = "S")]
+    pub window: Option<f32>,
+    /// Hop between windows in seconds (default: half the window).
+    #[arg(long, value_name = "S")]
+    pub hop: Option<f32>,
+    /// Clip scores: 0 = the mean of every window (as `eval`); N = the mean of N evenly spaced
+    /// crops of the whole file (read into memory), as `eval --eval-crops N`.
+    #[arg(long, default_value_t = 0)]
+    pub eval_crops: usize,
 }
 
 #[derive(Args, Debug)]
@@ -235,6 +250,11 @@ pub struct EvalArgs {
     /// Print JSON instead of a report.
     #[arg(long)]
     pub json: bool,
+    /// How a clip is scored: 0 = the mean of every window of the crop length over the whole
+    /// clip at half-crop hops, the last ending at the clip's end; N = the mean of N evenly spaced
+    /// crops (1 = the centre crop). Clips shorter than the crop are centred in zeros.
+    #[arg(long, default_value_t = 0)]
+    pub eval_crops: usize,
 }
 
 #[derive(Args, Debug)]
@@ -311,12 +331,22 @@ pub fn run(cli: Cli) -> Result<i32> {
                 disk_cache: a.disk_cache,
                 quiet: a.quiet,
                 stop_after: a.stop_after,
+                eval_crops: a.eval_crops,
             };
             AnyDevice::open(a.device)?.run(crate::train::TrainTask(o))?;
             Ok(0)
         }
         Cmd::Tag(a) => {
-            let o = crate::tag::TagOptions { inputs: a.inputs, model: a.model, top_k: a.top_k, output: a.output, batch: a.batch };
+            let o = crate::tag::TagOptions {
+                window: a.window,
+                hop: a.hop,
+                inputs: a.inputs,
+                model: a.model,
+                top_k: a.top_k,
+                output: a.output,
+                batch: a.batch,
+                eval_crops: a.eval_crops,
+            };
             let r = AnyDevice::open(a.device)?.run(crate::tag::TagTask(o))?;
             eprintln!("tagged {} file(s), {} failed", r.tagged, r.failed.len());
             Ok(if r.failed.is_empty() { 0 } else { 1 })
@@ -330,6 +360,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 fold: a.fold,
                 batch: a.batch,
                 json: a.json,
+                eval_crops: a.eval_crops,
             };
             AnyDevice::open(a.device)?.run(crate::tag::EvalTask(o))?;
             Ok(0)

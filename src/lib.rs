@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod gpu;
+pub mod infer;
 pub mod io;
 pub mod metrics;
 pub mod model;

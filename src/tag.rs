@@ -1,8 +1,10 @@
 //! `wavnet tag` and `wavnet eval`: inference with a trained model file.
 //!
-//! Tagging streams each file window by window (the crop length, 50 % overlap), averages the
-//! window probabilities and writes the top-k labels per file as CSV. A file that fails is
-//! reported by name and reason and the run goes on.
+//! Both run through `crate::infer`: a clip is cut into windows (the crop length, 50 % overlap,
+//! the last ending at the clip's end, short clips centred) and its scores are the mean of the
+//! window probabilities, so `tag` and `eval` score a clip the same way. Tagging streams each
+//! file and writes the top-k labels per file as CSV. A file that fails is reported by name and
+//! reason and the run goes on.
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,9 +15,8 @@ use anyhow::{Context, Result};
 use crate::backend::DeviceTask;
 use crate::data::{audio, AugmentConfig, Dataset, DatasetOptions, Loader, LoaderConfig, PadMode, Selection};
 use crate::device::Device;
-use crate::metrics::{ranked, softmax_rows, Scores};
-use crate::model::Model;
-use crate::train::{load_for_inference, predict};
+use crate::infer::{infer_files, load_for_inference, model_for_inference, predict, ClipPolicy};
+use crate::metrics::{ranked, Scores};
 
 #[derive(Clone, Debug)]
 pub struct TagOptions {
@@ -24,6 +25,12 @@ pub struct TagOptions {
     pub top_k: usize,
     pub output: Option<PathBuf>,
     pub batch: usize,
+    /// Window length in seconds (`None`: the model's crop).
+    pub window: Option<f32>,
+    /// Hop between windows in seconds (`None`: half the window).
+    pub hop: Option<f32>,
+    /// Clip scores from N evenly spaced crops instead of every window (0).
+    pub eval_crops: usize,
 }
 
 /// How a tagging run went.
@@ -97,29 +104,23 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Runs the model on a batch of windows and adds each window's probabilities to its file's sum.
-fn flush<D: Device>(model: &Model<D>, pending: &mut Vec<(usize, Vec<f32>)>, sums: &mut [Vec<f32>], counts: &mut [usize]) {
-    if pending.is_empty() {
-        return;
-    }
-    let (b, l, k) = (model.batch, model.len, model.cfg.classes);
-    let mut x = vec![0.0; b * l];
-    for (r, (_, w)) in pending.iter().enumerate() {
-        x[r * l..(r + 1) * l].copy_from_slice(w);
-    }
-    model.forward(&x, false, 0);
-    let p = softmax_rows(&model.logits(), k);
-    for (r, (file, _)) in pending.iter().enumerate() {
-        for (s, v) in sums[*file].iter_mut().zip(&p[r * k..(r + 1) * k]) {
-            *s += v;
+/// Seconds given on the command line as samples at `rate`; the message names the flag.
+fn seconds_to_samples(flag: &str, s: Option<f32>, rate: u32) -> Result<Option<usize>> {
+    match s {
+        Some(v) if !(v.is_finite() && v * rate as f32 >= 1.0) => {
+            anyhow::bail!("--{flag} {v}: give a positive number of seconds (at least one sample at {rate} Hz)")
         }
-        counts[*file] += 1;
+        Some(v) => Ok(Some((v as f64 * rate as f64).round() as usize)),
+        None => Ok(None),
     }
-    pending.clear();
 }
 
 pub fn tag<D: Device>(dev: D, o: &TagOptions) -> Result<TagOutcome> {
-    let (model, labels) = load_for_inference(dev, &o.model, o.batch)?;
+    let file = crate::io::load_model(&o.model)?;
+    let rate = file.cfg.sample_rate;
+    let window = seconds_to_samples("window", o.window, rate)?;
+    let hop = seconds_to_samples("hop", o.hop, rate)?;
+    let (model, labels) = model_for_inference(dev, file, &o.model, o.batch, window)?;
     let (files, mut failed) = collect_inputs(&o.inputs);
     for (p, why) in &failed {
         eprintln!("error: {}: {why}", p.display());
@@ -140,70 +141,30 @@ pub fn tag<D: Device>(dev: D, o: &TagOptions) -> Result<TagOutcome> {
     header.push("windows".into());
     writeln!(out, "{}", header.join(","))?;
 
-    let (sr, win) = (model.cfg.sample_rate, model.len);
-    let hop = (win / 2).max(1);
-    let mut sums = vec![vec![0f32; k]; files.len()];
-    let mut counts = vec![0usize; files.len()];
-    let mut ok = vec![true; files.len()];
-    let mut pending: Vec<(usize, Vec<f32>)> = Vec::with_capacity(o.batch);
-    let mut next_out = 0; // files are written in order as soon as all their windows are in
+    let hop = hop.unwrap_or_else(|| ClipPolicy::default_hop(model.len));
+    let policy = ClipPolicy::from_eval_crops(o.eval_crops, hop);
     let mut tagged = 0;
-    for (fi, path) in files.iter().enumerate() {
-        match audio::windows(path, sr, win, hop) {
-            Ok(ws) => {
-                for w in ws {
-                    match w {
-                        Ok(w) => {
-                            pending.push((fi, w));
-                            if pending.len() == o.batch {
-                                flush(&model, &mut pending, &mut sums, &mut counts);
-                            }
-                        }
-                        Err(e) => {
-                            ok[fi] = false;
-                            failed.push((path.clone(), e.reason()));
-                            eprintln!("error: {e}");
-                            pending.retain(|(f, _)| *f != fi);
-                            break;
-                        }
-                    }
+    infer_files(&model, &files, policy, |fi, r| {
+        match r {
+            Ok(fs) => {
+                let mut row = vec![csv_field(&files[fi].display().to_string())];
+                for c in ranked(&fs.clip).into_iter().take(top) {
+                    row.push(csv_field(&labels[c]));
+                    row.push(format!("{:.4}", fs.clip[c]));
                 }
+                row.push(fs.windows.len().to_string());
+                writeln!(out, "{}", row.join(","))?;
+                tagged += 1;
             }
-            Err(e) => {
-                ok[fi] = false;
-                failed.push((path.clone(), e.reason()));
-                eprintln!("error: {e}");
+            Err(why) => {
+                eprintln!("error: {}: {why}", files[fi].display());
+                failed.push((files[fi].clone(), why));
             }
         }
-        // Everything before the oldest pending window is complete: write it out.
-        let done_upto = pending.first().map(|(f, _)| *f).unwrap_or(fi + 1);
-        while next_out < done_upto {
-            tagged += write_row(&mut out, &files[next_out], ok[next_out], &sums[next_out], counts[next_out], &labels, top)?;
-            next_out += 1;
-        }
-    }
-    flush(&model, &mut pending, &mut sums, &mut counts);
-    while next_out < files.len() {
-        tagged += write_row(&mut out, &files[next_out], ok[next_out], &sums[next_out], counts[next_out], &labels, top)?;
-        next_out += 1;
-    }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(TagOutcome { tagged, failed })
-}
-
-fn write_row(out: &mut dyn Write, path: &Path, ok: bool, sum: &[f32], count: usize, labels: &[String], top: usize) -> Result<usize> {
-    if !ok || count == 0 {
-        return Ok(0);
-    }
-    let mean: Vec<f32> = sum.iter().map(|v| v / count as f32).collect();
-    let mut row = vec![csv_field(&path.display().to_string())];
-    for c in ranked(&mean).into_iter().take(top) {
-        row.push(csv_field(&labels[c]));
-        row.push(format!("{:.4}", mean[c]));
-    }
-    row.push(count.to_string());
-    writeln!(out, "{}", row.join(","))?;
-    Ok(1)
 }
 
 #[derive(Clone, Debug)]
@@ -215,6 +176,8 @@ pub struct EvalOptions {
     pub fold: Option<u32>,
     pub batch: usize,
     pub json: bool,
+    /// How a clip is scored: 0 = every window at half the crop, N = N evenly spaced crops.
+    pub eval_crops: usize,
 }
 
 pub struct EvalTask(pub EvalOptions);
@@ -227,7 +190,7 @@ impl DeviceTask for EvalTask {
 }
 
 pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
-    let (model, labels) = load_for_inference(dev, &o.model, o.batch)?;
+    let (model, labels) = load_for_inference(dev, &o.model, o.batch, None)?;
     let mut dopts = o.dataset.clone();
     dopts.labels = Some(labels.clone());
     let ds = Dataset::open(&o.data, &dopts).with_context(|| format!("{}: cannot read the dataset", o.data.display()))?;
@@ -258,7 +221,8 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
             disk_cache: None,
         },
     );
-    let (probs, ys) = predict(&model, &loader, &ds, &rows);
+    let policy = ClipPolicy::from_eval_crops(o.eval_crops, ClipPolicy::default_hop(model.len));
+    let (probs, ys) = predict(&model, &loader, &ds, &rows, policy);
     for p in loader.failures() {
         eprintln!("skipped {p}");
     }

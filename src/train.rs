@@ -2,7 +2,7 @@
 //! warm-up then cosine decay, per-epoch validation (loss, accuracy, MAP@3), best and last model
 //! files, and `--resume` from the last completed epoch with nothing lost.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +13,8 @@ use crate::backend::DeviceTask;
 use crate::data::{AugmentConfig, Dataset, DatasetOptions, Loader, LoaderConfig, PadMode, Problem, Selection};
 use crate::device::{hash_u32, Device};
 use crate::io::{load_model, save_model};
-use crate::metrics::{softmax_rows, Scores};
+use crate::infer::{predict, ClipPolicy};
+use crate::metrics::Scores;
 use crate::model::{init_tensors, Config, Model};
 use crate::specaug::{filter_masks, FilterMaskConfig};
 
@@ -53,6 +54,9 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Stop after this many epochs, as if killed (for testing `--resume`).
     pub stop_after: Option<usize>,
+    /// How validation scores a clip: 0 = every window over the whole clip at half the crop,
+    /// N = N evenly spaced crops (see `crate::infer::ClipPolicy`).
+    pub eval_crops: usize,
 }
 
 /// What one epoch measured.
@@ -191,6 +195,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         None => run_config(o, &labels)?,
     };
     let crop = cfg.crop();
+    let policy = ClipPolicy::from_eval_crops(o.eval_crops, ClipPolicy::default_hop(crop));
     let (values, reinit) = match &resume {
         Some(r) => (r.values.clone(), vec![]),
         None => initial_values(o, &cfg)?,
@@ -264,6 +269,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         "epochs": o.epochs,
         "seed": o.seed,
         "filter_mask": o.filter_mask,
+        "eval_crops": o.eval_crops,
         "device": model.dev.name(),
     });
 
@@ -320,7 +326,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             log.audio_per_second
         );
         let metric = if !val_idx.is_empty() {
-            let (probs, ys) = predict(&model, &loader, &ds, &val_idx);
+            let (probs, ys) = predict(&model, &loader, &ds, &val_idx, policy);
             let s = Scores::compute(&probs, &ys, labels.len());
             line += &format!("  val loss {:.4}  acc {:.2} %  MAP@3 {:.4}", s.loss, 100.0 * s.accuracy, s.map3);
             log.val_loss = Some(s.loss);
@@ -404,30 +410,6 @@ fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> indic
     );
     bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
     bar
-}
-
-/// Eval-mode probabilities (N, K) for the clips `indices` of `ds` (centre crops) and their
-/// labels (clips that fail to load are left out of both).
-pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, ds: &Dataset, indices: &[usize]) -> (Vec<f32>, Vec<usize>) {
-    let k = model.cfg.classes;
-    let mut probs = Vec::with_capacity(indices.len() * k);
-    let mut labels = Vec::with_capacity(indices.len());
-    for batch in loader.eval_pass(indices) {
-        model.forward(&batch.x, false, 0);
-        let p = softmax_rows(&model.logits(), k);
-        probs.extend_from_slice(&p[..batch.rows * k]);
-        labels.extend(batch.items[..batch.rows].iter().map(|&i| ds.items[i].label));
-    }
-    (probs, labels)
-}
-
-/// Loads a model file onto a device for inference with `batch` examples per pass.
-pub fn load_for_inference<D: Device>(dev: D, path: &Path, batch: usize) -> Result<(Model<D>, Vec<String>)> {
-    let f = load_model(path)?;
-    let crop = f.cfg.crop();
-    let model = Model::new(dev, f.cfg, &f.values, batch, crop)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok((model, f.labels))
 }
 
 #[cfg(test)]

@@ -145,6 +145,9 @@ impl Iterator for BatchIter {
     }
 }
 
+/// Cuts one decoded clip into model windows of exactly `crop` samples each.
+pub type ClipCutter = Arc<dyn Fn(&[f32]) -> Vec<Vec<f32>> + Send + Sync>;
+
 /// Batches prepared ahead of the consumer.
 const PREFETCH: usize = 3;
 
@@ -445,6 +448,15 @@ impl Loader {
     /// with [`PadMode::Repeat`]), no augmentation; the last batch may be partial. Unloadable
     /// clips are skipped (see [`Loader::failures`]).
     pub fn eval_pass(&self, indices: &[usize]) -> BatchIter {
+        let (crop, pad) = (self.inner.cfg.crop, self.inner.cfg.pad);
+        self.eval_windows(indices, Arc::new(move |c: &[f32]| vec![crop_or_pad(c, crop, pad, None)]))
+    }
+
+    /// Evaluation pass in `indices` order where each clip becomes the windows `cut` makes of it
+    /// (each `crop` samples long; see `crate::infer::cut`): a clip's windows are consecutive rows,
+    /// possibly spanning batches, and `items` repeats its dataset index once per window. No
+    /// augmentation; the last batch may be partial; unloadable clips are skipped.
+    pub fn eval_windows(&self, indices: &[usize], cut: ClipCutter) -> BatchIter {
         let inner = self.inner.clone();
         let indices = indices.to_vec();
         let (tx, rx) = sync_channel(PREFETCH);
@@ -465,10 +477,11 @@ impl Loader {
                     batch
                 };
                 for chunk in indices.chunks(b) {
-                    let rows: Vec<Option<(usize, Vec<f32>)>> = inner.pool.install(|| {
-                        chunk.par_iter().map(|&i| inner.clip(i).map(|c| (i, crop_or_pad(&c, crop, inner.cfg.pad, None)))).collect()
-                    });
-                    pending.extend(rows.into_iter().flatten());
+                    let rows: Vec<Option<(usize, Vec<Vec<f32>>)>> =
+                        inner.pool.install(|| chunk.par_iter().map(|&i| inner.clip(i).map(|c| (i, cut(&c)))).collect());
+                    for (i, ws) in rows.into_iter().flatten() {
+                        pending.extend(ws.into_iter().map(|w| (i, w)));
+                    }
                     while pending.len() >= b {
                         let rows: Vec<_> = pending.drain(..b).collect();
                         if tx.send(make(rows)).is_err() {

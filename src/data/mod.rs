@@ -17,4 +17,4 @@ pub use audio::{
 };
 pub use augment::{AugmentConfig, NoiseColor, Range};
 pub use dataset::{DataError, Dataset, DatasetOptions, Item, Layout, Problem, Selection};
-pub use loader::{Batch, BatchIter, CacheStats, Loader, LoaderConfig, PadMode};
+pub use loader::{Batch, BatchIter, CacheStats, ClipCutter, Loader, LoaderConfig, PadMode};
