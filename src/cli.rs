@@ -32,11 +32,14 @@ pub enum Cmd {
     /// (best validation accuracy; the latest epoch when there is no validation set) and OUT/last.safetensors (a checkpoint with the optimizer
     /// state, for --resume).
     Train(TrainArgs),
-    /// Tag recordings: top-k labels with probabilities per file, as CSV.
+    /// Tag recordings: labels over time (segments), per-window scores and the top-k labels
+    /// of each file, as CSV, JSON lines, Audacity label tracks or Raven selection tables.
     ///
-    /// Folders are searched recursively for audio files. Long files are cut into windows of the
-    /// model's crop length with 50 % overlap and the window probabilities averaged. A file that
-    /// fails is reported on stderr and the run goes on; the exit code is 1 if any failed.
+    /// Folders are searched recursively for audio files. Each file is cut into windows of the
+    /// model's crop length (--window) every half window (--hop), the last ending at the file's
+    /// end; consecutive windows over --min-confidence (or --thresholds) make segments; the file's
+    /// top-k labels are the mean of its windows. A file that fails is reported on stderr (and in
+    /// failures.csv with --output-dir) and the run goes on; the exit code is 1 if any failed.
     Tag(TagArgs),
     /// Score a model on a labelled set: accuracy, MAP@3, per-class scores, confusion matrix.
     Eval(EvalArgs),
@@ -206,12 +209,41 @@ pub struct TagArgs {
     /// Model file (.safetensors) from `wavnet train`.
     #[arg(long)]
     pub model: PathBuf,
-    /// Labels per file.
+    /// Labels per file: the best k of the whole file, whatever the thresholds.
     #[arg(long, short = 'k', default_value_t = 3)]
     pub top_k: usize,
-    /// Write the CSV here instead of stdout.
-    #[arg(long, short)]
+    /// Without --output-dir: write the one output (CSV or JSON lines) here instead of stdout.
+    #[arg(long, short, conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
+    /// Write every output into this folder, mirroring the input tree (`tags.csv`, `tags.jsonl`,
+    /// `selections.txt`, `<input>.labels.txt`, `<input>.selections.txt`), plus a run record
+    /// `run.json` and `failures.csv`. Files are written atomically; inputs are never written
+    /// beside.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Outputs, comma-separated: csv (one row per file), jsonl (one object per file with its
+    /// segments and per-window scores), audacity (a label track per input), raven (a selection
+    /// table per input and one for the run). Several, or audacity/raven, need --output-dir.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
+    pub format: Vec<crate::tag::Format>,
+    /// Segments: consecutive windows whose probability of a label reaches this are merged
+    /// into one (start, end, label, confidence).
+    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    pub min_confidence: f32,
+    /// Per-label thresholds overriding --min-confidence: a CSV file of `label,threshold` rows.
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+    /// Skip the files a killed or finished run in --output-dir already tagged with the same
+    /// model and settings (its journal says so and their outputs exist).
+    #[arg(long)]
+    pub resume: bool,
+    /// Tag only share I of N (0-based, e.g. 2/4), decided by each file's path below the input
+    /// folder: N machines or the N tasks of an array job split a collection with no overlap.
+    #[arg(long, value_name = "I/N", value_parser = crate::tag::parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Stop after this many files as if killed (tests `--resume`).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceKind,
     /// Windows per forward pass.
@@ -344,11 +376,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                 model: a.model,
                 top_k: a.top_k,
                 output: a.output,
+                output_dir: a.output_dir,
+                formats: a.format,
                 batch: a.batch,
                 eval_crops: a.eval_crops,
+                min_confidence: a.min_confidence,
+                thresholds: a.thresholds,
+                resume: a.resume,
+                shard: a.shard,
+                stop_after: a.stop_after,
             };
             let r = AnyDevice::open(a.device)?.run(crate::tag::TagTask(o))?;
-            eprintln!("tagged {} file(s), {} failed", r.tagged, r.failed.len());
+            let resumed = if r.resumed > 0 { format!(" ({} already tagged, skipped)", r.resumed) } else { String::new() };
+            eprintln!("tagged {} file(s){resumed}, {} failed", r.tagged, r.failed.len());
             Ok(if r.failed.is_empty() { 0 } else { 1 })
         }
         Cmd::Eval(a) => {

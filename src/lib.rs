@@ -16,6 +16,7 @@ pub mod infer;
 pub mod io;
 pub mod metrics;
 pub mod model;
+pub mod report;
 pub mod specaug;
 pub mod tag;
 pub mod train;

@@ -79,7 +79,7 @@ fn trains_on_separable_sounds_then_tags_and_evaluates_them() {
     assert!(o.status.success(), "tag failed: {}", String::from_utf8_lossy(&o.stderr));
     let csv = String::from_utf8(o.stdout).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "file,label_1,prob_1,label_2,prob_2,windows");
+    assert_eq!(lines.next().unwrap(), "file,label_1,prob_1,label_2,prob_2,windows,model");
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 18, "one row per file:\n{csv}");
     let correct = rows.iter().filter(|r| Path::new(r[0]).parent().unwrap().ends_with(r[1])).count();
@@ -87,6 +87,7 @@ fn trains_on_separable_sounds_then_tags_and_evaluates_them() {
     for r in &rows {
         let (p1, p2): (f32, f32) = (r[2].parse().unwrap(), r[4].parse().unwrap());
         assert!(p1 >= p2 && p1 <= 1.0 && p2 >= 0.0, "probabilities ranked: {r:?}");
+        assert_eq!(r[6], model.display().to_string(), "the model on every row");
     }
 
     let o = wavnet().args(["eval", "--device", "cpu", "--json", "--model"]).arg(&model).arg("--data").arg(&test).output().unwrap();
