@@ -167,6 +167,16 @@ pub trait Device {
         &self, losses: &Self::Buf, dlogits: &Self::Buf, logits: &Self::Buf, targets: &Self::Buf, b: usize, k: usize,
     );
 
+    // ---------------------------------------------------------------- sigmoid_bce.wgsl
+    /// Binary cross-entropy on logits, one sigmoid per class (multi-label), forward and backward
+    /// fused. The batch loss is mean_b losses[b]; targets are in [0, 1] (multi-hot, or soft).
+    /// losses[b] = sum_k max(z, 0) - z y + ln(1 + exp(-|z|)) (= -y ln s(z) - (1 - y) ln(1 - s(z))
+    /// computed stably, s the logistic sigmoid); dlogits[b, k] = (s(z[b, k]) - targets[b, k]) / B.
+    /// losses (B) =; dlogits (B, K) =; logits (B, K); targets (B, K).
+    fn sigmoid_bce_forward_backward(
+        &self, losses: &Self::Buf, dlogits: &Self::Buf, logits: &Self::Buf, targets: &Self::Buf, b: usize, k: usize,
+    );
+
     // ---------------------------------------------------------------- adamw.wgsl
     /// One AdamW step on one tensor (PyTorch's AdamW):
     /// param -= lr * wd * param; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;

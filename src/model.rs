@@ -1,7 +1,8 @@
 //! The model, written once against `Device`: Gabor filterbank front end, BatchNorm, optional
 //! SpecAugment-style filter masking (training only, `set_filter_mask`), blocks of
 //! [conv1d k=3 -> BatchNorm -> ReLU] x n -> max-pool 2, global mean+max pooling, dropout, linear,
-//! soft-target cross-entropy, AdamW. Forward and backward sit side by side.
+//! soft-target cross-entropy (softmax, or per-class sigmoid for multi-label sets), AdamW.
+//! Forward and backward sit side by side.
 //!
 //! Shape legend: B batch, L samples (crop), F filters, W taps, T frames, C channels, K classes.
 use std::collections::BTreeMap;
@@ -35,6 +36,31 @@ pub struct Config {
     pub dropout: f32,
     /// Number of classes (K).
     pub classes: usize,
+    /// The training loss, which also decides how logits become probabilities at inference
+    /// (`crate::metrics::probabilities`). Model files without it are softmax models.
+    #[serde(default)]
+    pub loss: Loss,
+}
+
+/// The classification loss, and with it the meaning of the outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Softmax cross-entropy with soft targets: one class per clip (probabilities sum to 1).
+    #[default]
+    Softmax,
+    /// Binary cross-entropy per class on sigmoid outputs: any number of classes per clip
+    /// (multi-label; each probability on its own).
+    Sigmoid,
+}
+
+impl std::fmt::Display for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Loss::Softmax => "softmax",
+            Loss::Sigmoid => "sigmoid",
+        })
+    }
 }
 
 impl Config {
@@ -52,6 +78,7 @@ impl Config {
             convs_per_block: 2,
             dropout: 0.2,
             classes,
+            loss: Loss::Softmax,
         }
         .with_rate(sample_rate)
     }
@@ -435,14 +462,18 @@ impl<D: Device> Model<D> {
         (last.co, last.t / 2)
     }
 
-    /// Loss and every gradient for soft `targets` (B, K), after a train-mode `forward`.
+    /// Loss (the config's: softmax cross-entropy or per-class binary cross-entropy) and every
+    /// gradient for soft `targets` (B, K), after a train-mode `forward`.
     pub fn backward(&self, targets: &[f32]) {
         let d = &self.dev;
         let (b, l, f, w, h, k) = (self.batch, self.len, self.cfg.filters, self.cfg.taps, self.cfg.hop, self.cfg.classes);
         let t0 = self.cfg.frames(l);
         let g = |name: &str| &self.tensors[self.idx(name)].grad;
         d.upload(&self.targets, targets);
-        d.softmax_ce_forward_backward(&self.losses, &self.logits.g, &self.logits.v, &self.targets, b, k);
+        match self.cfg.loss {
+            Loss::Softmax => d.softmax_ce_forward_backward(&self.losses, &self.logits.g, &self.logits.v, &self.targets, b, k),
+            Loss::Sigmoid => d.sigmoid_bce_forward_backward(&self.losses, &self.logits.g, &self.logits.v, &self.targets, b, k),
+        }
         let (c, tl) = self.last_shape();
         let seed = self.used_dropout.get();
         let head_in = if seed.is_some() { &self.dropped } else { &self.pooled };

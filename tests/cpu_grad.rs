@@ -302,6 +302,35 @@ fn softmax_ce_backward_matches_finite_differences_with_soft_targets() {
     });
 }
 
+#[test]
+fn sigmoid_bce_backward_matches_finite_differences_with_multi_hot_and_soft_targets() {
+    let (b, k) = (3, 5);
+    let mut r = rng(15);
+    let mut z = randn(&mut r, b * k, 4.0);
+    z[3] = 40.0; // saturated: the stable form keeps the loss and its gradient finite
+    let y = vec![1.0, 0.0, 1.0, 0.0, 0.0, /**/ 0.0, 0.7, 0.0, 0.3, 1.0, /**/ 0.0, 0.0, 0.0, 0.0, 0.0];
+    let (mut l, mut dz) = (vec![0.0; b], vec![0.0; b * k]);
+    sigmoid_bce::sigmoid_bce_forward_backward(&mut l, &mut dz, &z, &y, b, k);
+    // The loss is -sum_k y ln s(z) + (1 - y) ln(1 - s(z)) per row, with -ln s(z) = ln(1 + e^-z)
+    // and -ln(1 - s(z)) = ln(1 + e^z), in f64.
+    let softplus = |x: f64| if x > 30.0 { x } else { x.exp().ln_1p() };
+    for bi in 0..b {
+        let want: f64 = (0..k)
+            .map(|j| {
+                let (zz, yy) = (z[bi * k + j] as f64, y[bi * k + j] as f64);
+                yy * softplus(-zz) + (1.0 - yy) * softplus(zz)
+            })
+            .sum();
+        assert!((l[bi] as f64 - want).abs() < 1e-4 * want.max(1.0), "row {bi}: loss {} != {want}", l[bi]);
+    }
+    assert!(dz.iter().all(|v| v.is_finite()));
+    check("dlogits", &z, &dz, 1e-3, |zz| {
+        let (mut l, mut d) = (vec![0.0; b], vec![0.0; b * k]);
+        sigmoid_bce::sigmoid_bce_forward_backward(&mut l, &mut d, zz, &y, b, k);
+        l.iter().map(|v| *v as f64).sum::<f64>() / b as f64
+    });
+}
+
 /// A small model (two blocks of one conv) that finite differences can afford.
 fn tiny_config(filters: usize) -> wavnet::model::Config {
     wavnet::model::Config {
@@ -316,17 +345,27 @@ fn tiny_config(filters: usize) -> wavnet::model::Config {
         convs_per_block: 1,
         dropout: 0.25,
         classes: 3,
+        loss: wavnet::model::Loss::Softmax,
     }
 }
 
 #[test]
 fn whole_model_gradients_match_finite_differences() {
+    whole_model_gradients(wavnet::model::Loss::Softmax, vec![1.0, 0.0, 0.0, 0.0, 0.6, 0.4, 0.0, 0.0, 1.0]);
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences_with_the_sigmoid_loss() {
+    whole_model_gradients(wavnet::model::Loss::Sigmoid, vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.3, 1.0]);
+}
+
+fn whole_model_gradients(loss: wavnet::model::Loss, y: Vec<f32>) {
     use wavnet::model::{init_tensors, Model};
-    let cfg = tiny_config(3);
+    let mut cfg = tiny_config(3);
+    cfg.loss = loss;
     let (b, l) = (3, cfg.crop());
     let mut r = rng(12);
     let x = randn(&mut r, b * l, 1.0);
-    let y = vec![1.0, 0.0, 0.0, 0.0, 0.6, 0.4, 0.0, 0.0, 1.0];
     let values = init_tensors(&cfg, 5);
     let model = Model::new(CpuDevice::new(), cfg.clone(), &values, b, l).unwrap();
     model.forward(&x, true, 77);

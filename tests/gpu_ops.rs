@@ -424,6 +424,62 @@ fn softmax_ce_matches_cpu() {
     }
 }
 
+// ------------------------------------------------------------------------------- sigmoid_bce
+
+#[test]
+fn sigmoid_bce_matches_cpu() {
+    // B and K not multiples of the workgroup size; logits large enough that a naive
+    // ln(sigmoid) would overflow; multi-hot and soft targets.
+    for (seed, b, k, soft) in [(110u64, 3usize, 5usize, true), (111, 65, 50, false), (112, 1, 1, true), (113, 7, 527, true)] {
+        let mut r = rng(seed);
+        let mut logits = rand_vec(&mut r, b * k, -8.0, 8.0);
+        logits[0] = 90.0;
+        if logits.len() > 1 {
+            logits[1] = -90.0;
+        }
+        let targets: Vec<f32> = if soft {
+            rand_vec(&mut r, b * k, 0.0, 1.0)
+        } else {
+            (0..b * k).map(|i| if (i * 7 + i / k) % 5 == 0 { 1.0 } else { 0.0 }).collect()
+        };
+        let (cr, gr) = both!(|d| {
+            let (lb, tb) = (buf(d, &logits), buf(d, &targets));
+            let (losses, dl) = (out(d, b), out(d, b * k));
+            d.sigmoid_bce_forward_backward(&losses, &dl, &lb, &tb, b, k);
+            vec![d.download(&losses), d.download(&dl)]
+        });
+        assert!(cr.iter().flatten().all(|v| v.is_finite()), "cpu values finite");
+        check_all(&format!("sigmoid_bce B={b} K={k}"), &["losses", "dlogits"], &cr, &gr, 1e-5, 1e-4);
+    }
+}
+
+#[test]
+fn sigmoid_bce_gradient_matches_finite_differences_on_the_gpu() {
+    // The gpu kernel's own dlogits against central differences of its own losses (f32 on
+    // the device, so a coarse step and tolerance).
+    let Some(d) = gpu() else { return };
+    let (b, k) = (3usize, 7usize);
+    let mut r = rng(114);
+    let z = rand_vec(&mut r, b * k, -4.0, 4.0);
+    let y: Vec<f32> = (0..b * k).map(|i| [0.0, 1.0, 0.3][i % 3]).collect();
+    let run = |zz: &[f32]| -> (f64, Vec<f32>) {
+        let (lb, tb) = (buf(&d, zz), buf(&d, &y));
+        let (losses, dl) = (out(&d, b), out(&d, b * k));
+        d.sigmoid_bce_forward_backward(&losses, &dl, &lb, &tb, b, k);
+        (d.download(&losses).iter().map(|v| *v as f64).sum::<f64>() / b as f64, d.download(&dl))
+    };
+    let (_, dz) = run(&z);
+    let eps = 1e-2f32;
+    for i in 0..b * k {
+        let mut zp = z.clone();
+        zp[i] += eps;
+        let mut zm = z.clone();
+        zm[i] -= eps;
+        let fd = (run(&zp).0 - run(&zm).0) / (2.0 * eps as f64);
+        assert!((fd - dz[i] as f64).abs() <= 2e-3 + 1e-2 * fd.abs(), "index {i}: gpu dlogits {}, finite difference {fd}", dz[i]);
+    }
+}
+
 // ------------------------------------------------------------------------------- adamw
 
 #[test]

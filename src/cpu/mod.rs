@@ -20,6 +20,7 @@ pub mod linear;
 pub mod log_energy;
 pub mod maxpool;
 pub mod relu;
+pub mod sigmoid_bce;
 pub mod softmax_ce;
 
 /// A host tensor. Ops borrow inputs shared and outputs exclusively, so passing the same
@@ -233,6 +234,11 @@ impl Device for CpuDevice {
     }
     fn softmax_ce_forward_backward(&self, losses: &CpuBuf, dlogits: &CpuBuf, logits: &CpuBuf, targets: &CpuBuf, b: usize, k: usize) {
         softmax_ce::softmax_ce_forward_backward(
+            &mut losses.0.borrow_mut(), &mut dlogits.0.borrow_mut(), &logits.0.borrow(), &targets.0.borrow(), b, k,
+        )
+    }
+    fn sigmoid_bce_forward_backward(&self, losses: &CpuBuf, dlogits: &CpuBuf, logits: &CpuBuf, targets: &CpuBuf, b: usize, k: usize) {
+        sigmoid_bce::sigmoid_bce_forward_backward(
             &mut losses.0.borrow_mut(), &mut dlogits.0.borrow_mut(), &logits.0.borrow(), &targets.0.borrow(), b, k,
         )
     }

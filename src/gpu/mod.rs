@@ -31,6 +31,7 @@ mod linear;
 mod log_energy;
 mod maxpool;
 mod relu;
+mod sigmoid_bce;
 mod softmax_ce;
 
 use std::collections::HashMap;
@@ -807,6 +808,12 @@ impl Device for GpuDevice {
         &self, losses: &GpuBuf, dlogits: &GpuBuf, logits: &GpuBuf, targets: &GpuBuf, b: usize, k: usize,
     ) {
         softmax_ce::forward_backward(self, losses, dlogits, logits, targets, b, k)
+    }
+
+    fn sigmoid_bce_forward_backward(
+        &self, losses: &GpuBuf, dlogits: &GpuBuf, logits: &GpuBuf, targets: &GpuBuf, b: usize, k: usize,
+    ) {
+        sigmoid_bce::forward_backward(self, losses, dlogits, logits, targets, b, k)
     }
 
     fn adamw_step(&self, param: &GpuBuf, m: &GpuBuf, v: &GpuBuf, grad: &GpuBuf, n: usize, hp: &AdamW) {
