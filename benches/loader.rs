@@ -115,6 +115,7 @@ fn loader(set: &Set, augment: AugmentConfig, threads: usize, seed: u64) -> Loade
             threads: Some(threads),
             cache_bytes: 2 << 30,
             disk_cache: None,
+            loss: wavnet::model::Loss::Softmax,
         },
     )
 }

@@ -95,6 +95,12 @@ impl DataArgs {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
+    /// Train flags from a TOML file (see recipes/): each key is a flag without its leading --
+    /// (`epochs = 300`, `val-fold = 4`, `augment = "shift=0.1,mixup=0.4"`, `balanced = true`).
+    /// Flags typed on the command line override the recipe's: `--recipe recipes/fsdd.toml
+    /// --epochs 5`.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// Dataset: a class-per-folder directory, a CSV manifest, or an FSDKaggle2018 folder.
     #[arg(long)]
     pub data: PathBuf,
@@ -151,6 +157,12 @@ pub struct TrainArgs {
     /// Label smoothing amount.
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f32,
+    /// Loss: `softmax` (one class per clip) or `sigmoid` (binary cross-entropy per class, for
+    /// multi-label sets: a manifest `labels` column like `dog;siren`; mixing gives the union of
+    /// the labels). Stored in the model, so tag and eval use sigmoid probabilities. Default:
+    /// the `--config`/`--init` model's, else softmax.
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
     /// Waveform augmentation of training clips (never of validation): `default` (time shift,
     /// noise, speed, time mask, mixup: the set measured best on ESC-10, see the README), `none`,
     /// a spec of items such as `shift=0.1,noise=white+pink:10:30,gain=-6:6,eq=100:6000,
@@ -193,6 +205,12 @@ pub struct TrainArgs {
     /// crops (1 = the centre crop). Clips shorter than the crop are centred in zeros.
     #[arg(long, default_value_t = 0)]
     pub eval_crops: usize,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LossArg {
+    Softmax,
+    Sigmoid,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -287,6 +305,11 @@ pub struct EvalArgs {
     /// crops (1 = the centre crop). Clips shorter than the crop are centred in zeros.
     #[arg(long, default_value_t = 0)]
     pub eval_crops: usize,
+    /// Also write DIR/report.html (self-contained) and its figures as SVG files: confusion
+    /// matrix, per-class precision/recall, the Gabor filters' frequency responses against their
+    /// initialisation, and the training curves stored in the model file.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -349,6 +372,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                 init: a.init,
                 dropout: a.dropout,
                 label_smoothing: a.label_smoothing,
+                loss: a.loss.map(|l| match l {
+                    LossArg::Softmax => crate::model::Loss::Softmax,
+                    LossArg::Sigmoid => crate::model::Loss::Sigmoid,
+                }),
                 augment: augment_config(&a.augment)?,
                 filter_mask: a.filter_mask,
                 balanced: a.balanced,
@@ -401,6 +428,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 batch: a.batch,
                 json: a.json,
                 eval_crops: a.eval_crops,
+                report: a.report,
             };
             AnyDevice::open(a.device)?.run(crate::tag::EvalTask(o))?;
             Ok(0)

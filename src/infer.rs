@@ -21,7 +21,7 @@ use crate::data::loader::crop_or_pad;
 use crate::data::{audio, AudioError, ClipCutter, Dataset, Loader, PadMode};
 use crate::device::Device;
 use crate::io::{load_model, ModelFile};
-use crate::metrics::softmax_rows;
+use crate::metrics::probabilities;
 use crate::model::Model;
 
 /// How a clip is cut into model windows for clip-level scores.
@@ -197,11 +197,6 @@ where
     }
 }
 
-/// Class probabilities (N, K) from logits (N, K): softmax over the classes.
-pub fn probabilities(logits: &[f32], classes: usize) -> Vec<f32> {
-    softmax_rows(logits, classes)
-}
-
 /// Eval-mode probabilities (N, K) of N <= `model.batch` windows of `model.len` samples each
 /// (rows past N are zeros; eval-mode BatchNorm keeps rows independent).
 pub fn forward_windows<D: Device>(model: &Model<D>, windows: &[&[f32]]) -> Vec<f32> {
@@ -212,7 +207,7 @@ pub fn forward_windows<D: Device>(model: &Model<D>, windows: &[&[f32]]) -> Vec<f
         x[r * l..(r + 1) * l].copy_from_slice(w);
     }
     model.forward(&x, false, 0);
-    let mut p = probabilities(&model.logits(), k);
+    let mut p = probabilities(&model.logits(), k, model.cfg.loss);
     p.truncate(windows.len() * k);
     p
 }
@@ -231,9 +226,11 @@ pub fn clip_scores(window_probs: &[f32], k: usize) -> Vec<f32> {
 }
 
 /// Clip-level probabilities (N clips, K) for the clips `indices` of `ds` under `policy`, and
-/// their labels; clips that fail to load are left out of both. The loader's batch must be the
+/// their label sets; clips that fail to load are left out of both. The loader's batch must be the
 /// model's and its crop the model's length. `indices` must not repeat an index back to back.
-pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, ds: &Dataset, indices: &[usize], policy: ClipPolicy) -> (Vec<f32>, Vec<usize>) {
+pub fn predict<D: Device>(
+    model: &Model<D>, loader: &Loader, ds: &Dataset, indices: &[usize], policy: ClipPolicy,
+) -> (Vec<f32>, Vec<Vec<usize>>) {
     let k = model.cfg.classes;
     let (win, pad) = (loader.config().crop, loader.config().pad);
     let cutter: ClipCutter = Arc::new(move |c: &[f32]| cut(c, win, policy, pad).into_iter().map(|w| w.x).collect());
@@ -249,7 +246,7 @@ pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, ds: &Dataset, indic
                 _ => {
                     if let Some((i, wp)) = cur.take() {
                         probs.extend(clip_scores(&wp, k));
-                        labels.push(ds.items[i].label);
+                        labels.push(ds.items[i].labels.clone());
                     }
                     cur = Some((item, p[r * k..(r + 1) * k].to_vec()));
                 }
@@ -258,7 +255,7 @@ pub fn predict<D: Device>(model: &Model<D>, loader: &Loader, ds: &Dataset, indic
     }
     if let Some((i, wp)) = cur {
         probs.extend(clip_scores(&wp, k));
-        labels.push(ds.items[i].label);
+        labels.push(ds.items[i].labels.clone());
     }
     (probs, labels)
 }

@@ -2,7 +2,12 @@
 use clap::Parser;
 
 fn main() {
-    let cli = wavnet::cli::Cli::parse();
+    // `train --recipe FILE` becomes the recipe's flags followed by the typed ones.
+    let args = wavnet::recipe::expand_args(std::env::args_os().collect()).unwrap_or_else(|e| {
+        eprintln!("Error: {e}");
+        std::process::exit(2)
+    });
+    let cli = wavnet::cli::Cli::parse_from(args);
     match wavnet::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         // A closed pipe (`wavnet tag ... | head`) ends the output quietly.

@@ -500,6 +500,8 @@ pub struct EvalOptions {
     pub json: bool,
     /// How a clip is scored: 0 = every window at half the crop, N = N evenly spaced crops.
     pub eval_crops: usize,
+    /// Write an HTML report with SVG figures into this folder.
+    pub report: Option<PathBuf>,
 }
 
 pub struct EvalTask(pub EvalOptions);
@@ -541,6 +543,7 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
             threads: None,
             cache_bytes: 256 << 20,
             disk_cache: None,
+            loss: model.cfg.loss,
         },
     );
     let policy = ClipPolicy::from_eval_crops(o.eval_crops, ClipPolicy::default_hop(model.len));
@@ -548,7 +551,36 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
     for p in loader.failures() {
         eprintln!("skipped {p}");
     }
-    let scores = Scores::compute(&probs, &ys, labels.len());
+    let scores = Scores::compute_sets(&probs, &ys, labels.len(), model.cfg.loss);
+    if let Some(dir) = &o.report {
+        let file = crate::io::load_model(&o.model)?;
+        let history: Vec<crate::train::EpochLog> = serde_json::from_value(file.summary["history"].clone()).unwrap_or_default();
+        let which = match (&o.split, o.fold) {
+            (Some(s), _) => format!("split {s}"),
+            (None, Some(k)) => format!("fold {k}"),
+            (None, None) => "every clip".into(),
+        };
+        let front = |n: &str| file.values.get(n).cloned().with_context(|| format!("{}: no `{n}` tensor", o.model.display()));
+        let (mu, sigma) = (front("front.mu")?, front("front.sigma")?);
+        let facts = vec![
+            ("model".to_string(), o.model.display().to_string()),
+            ("data".to_string(), format!("{} ({which})", o.data.display())),
+            ("device".to_string(), model.dev.name()),
+            ("model config".to_string(), format!("{} parameters, {} Hz, crop {} s, {} loss", model.cfg.parameter_count(), model.cfg.sample_rate, model.cfg.crop_seconds, model.cfg.loss)),
+        ];
+        let input = crate::html_report::ReportInput {
+            title: format!("wavnet eval: {}", o.model.display()),
+            facts,
+            history: &history,
+            labels: &labels,
+            scores: Some((&scores, format!("{} ({which}, {} clips)", o.data.display(), scores.n))),
+            cfg: &model.cfg,
+            mu: &mu,
+            sigma: &sigma,
+        };
+        crate::html_report::write_report(dir, &input).context("writing the report")?;
+        eprintln!("report: {}", dir.join("report.html").display());
+    }
     let text = if o.json {
         serde_json::to_string_pretty(&serde_json::json!({ "labels": labels, "scores": scores }))? + "\n"
     } else {

@@ -15,7 +15,7 @@ use crate::device::{hash_u32, Device};
 use crate::io::{load_model, save_model};
 use crate::infer::{predict, ClipPolicy};
 use crate::metrics::Scores;
-use crate::model::{init_tensors, Config, Model};
+use crate::model::{init_tensors, Config, Loss, Model};
 use crate::specaug::{filter_masks, FilterMaskConfig};
 
 /// Everything `wavnet train` needs; the CLI fills it in.
@@ -40,6 +40,8 @@ pub struct TrainOptions {
     pub init: Option<PathBuf>,
     pub dropout: Option<f32>,
     pub label_smoothing: f32,
+    /// The loss (`None`: the config file's or the `--init` model's, else softmax).
+    pub loss: Option<Loss>,
     pub augment: AugmentConfig,
     /// SpecAugment-style filter masking after the first BatchNorm (training steps only).
     pub filter_mask: Option<FilterMaskConfig>,
@@ -67,6 +69,15 @@ pub struct EpochLog {
     pub val_loss: Option<f64>,
     pub val_accuracy: Option<f64>,
     pub val_map3: Option<f64>,
+    /// Validation macro mean average precision and lwlrap (absent in older model files).
+    #[serde(default)]
+    pub val_map: Option<f64>,
+    #[serde(default)]
+    pub val_lwlrap: Option<f64>,
+    /// Top-1 accuracy on the sampled training batches (against each row's largest target; with
+    /// augmentation and dropout on, so below what the model does in eval mode).
+    #[serde(default)]
+    pub train_accuracy: Option<f64>,
     pub seconds: f64,
     /// Seconds of audio trained on per second of wall time.
     pub audio_per_second: f64,
@@ -129,6 +140,9 @@ fn run_config(o: &TrainOptions, labels: &[String]) -> Result<Config> {
     };
     if let Some(p) = o.dropout {
         cfg.dropout = p;
+    }
+    if let Some(l) = o.loss {
+        cfg.loss = l;
     }
     cfg.validate().map_err(|e| anyhow::anyhow!("model config: {e}"))?;
     Ok(cfg)
@@ -207,12 +221,15 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     let mut history: Vec<EpochLog> = Vec::new();
     let mut start_epoch = 0;
     let mut best: Option<(f64, f64)> = None;
+    // The validation scores and epoch of the best model (for the report).
+    let mut best_scores: Option<(Scores, usize)> = None;
     if let Some(r) = &resume {
         let st = r.train_state.clone().context("the checkpoint has no training state")?;
         model.set_moments(&r.moments, st["step"].as_u64().unwrap_or(0)).map_err(anyhow::Error::msg)?;
         start_epoch = st["epochs_done"].as_u64().unwrap_or(0) as usize;
         history = serde_json::from_value(st["history"].clone()).unwrap_or_default();
         best = st["best"].as_array().map(|a| (a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0)));
+        best_scores = serde_json::from_value(st["best_scores"].clone()).ok();
         say(o.quiet, format!("resuming after epoch {start_epoch} (step {})", model.step));
     }
 
@@ -230,6 +247,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             threads: None,
             cache_bytes: o.cache_bytes,
             disk_cache: o.disk_cache.clone(),
+            loss: cfg.loss,
         },
     );
     if o.strict {
@@ -245,17 +263,22 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     say(
         o.quiet,
         format!(
-            "training {} parameters on {}: {} train / {} validation clips, {} classes, {} Hz, crop {} s, batch {}",
+            "training {} parameters on {}: {} train / {} validation clips, {} classes ({} loss), {} Hz, crop {} s, batch {}",
             cfg.parameter_count(),
             model.dev.name(),
             train_idx.len(),
             val_idx.len(),
             labels.len(),
+            cfg.loss,
             cfg.sample_rate,
             cfg.crop_seconds,
             o.batch
         ),
     );
+    let multi_label = ds.is_multi_label();
+    if multi_label && cfg.loss == Loss::Softmax {
+        say(o.quiet, "the set has clips with several labels: softmax shares each clip's target among them (--loss sigmoid scores each label on its own)");
+    }
     let steps_per_epoch = train_idx.len() / o.batch;
     let total = steps_per_epoch * o.epochs;
     let warmup = ((o.warmup * total as f32).round() as usize).max(1);
@@ -270,6 +293,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         "seed": o.seed,
         "filter_mask": o.filter_mask,
         "eval_crops": o.eval_crops,
+        "loss": cfg.loss,
         "device": model.dev.name(),
     });
 
@@ -277,10 +301,11 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         let t0 = Instant::now();
         let bar = progress_bar(o.quiet, steps_per_epoch, epoch, o.epochs);
         let (mut loss_sum, mut loss_n, mut clips) = (0.0f64, 0usize, 0usize);
+        let (mut train_hits, mut train_seen) = (0usize, 0usize);
         for batch in loader.train_epoch(&train_idx, epoch) {
             let step = model.step as usize;
             let lr = lr_at(step, total, warmup, o.lr);
-            let y = smooth(&batch.y, labels.len(), o.label_smoothing);
+            let y = smooth(&batch.y, labels.len(), o.label_smoothing, cfg.loss);
             if let Some(fm) = &o.filter_mask {
                 let seed = filter_mask_seed(o.seed, model.step);
                 model.set_filter_mask(Some(filter_masks(o.batch, cfg.filters, seed, fm)));
@@ -291,6 +316,8 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             clips += batch.rows;
             if (step + 1).is_multiple_of(o.log_every.max(1)) {
                 let l = model.loss(batch.rows) as f64;
+                let (hits, n) = top1_hits(&model.logits(), &y, labels.len(), batch.rows);
+                (train_hits, train_seen) = (train_hits + hits, train_seen + n);
                 if !l.is_finite() {
                     bail!("the loss became {l} at step {}: lower --lr (now {})", step + 1, o.lr);
                 }
@@ -314,6 +341,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             val_loss: None,
             val_accuracy: None,
             val_map3: None,
+            val_map: None,
+            val_lwlrap: None,
+            train_accuracy: (train_seen > 0).then(|| train_hits as f64 / train_seen as f64),
             seconds: secs,
             audio_per_second: clips as f64 * cfg.crop_seconds as f64 / secs,
         };
@@ -325,14 +355,22 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             secs,
             log.audio_per_second
         );
+        let mut epoch_scores = None;
         let metric = if !val_idx.is_empty() {
             let (probs, ys) = predict(&model, &loader, &ds, &val_idx, policy);
-            let s = Scores::compute(&probs, &ys, labels.len());
+            let s = Scores::compute_sets(&probs, &ys, labels.len(), cfg.loss);
             line += &format!("  val loss {:.4}  acc {:.2} %  MAP@3 {:.4}", s.loss, 100.0 * s.accuracy, s.map3);
+            if multi_label {
+                line += &format!("  mAP {:.4}  lwlrap {:.4}", s.mean_ap, s.lwlrap);
+            }
             log.val_loss = Some(s.loss);
             log.val_accuracy = Some(s.accuracy);
             log.val_map3 = Some(s.map3);
-            (s.accuracy, s.map3)
+            log.val_map = Some(s.mean_ap);
+            log.val_lwlrap = Some(s.lwlrap);
+            let m = (s.accuracy, s.map3);
+            epoch_scores = Some(s);
+            m
         } else {
             // Without validation there is nothing to select on (a few sampled batch losses are
             // noise): the best model is the latest.
@@ -343,6 +381,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         let is_best = best.is_none_or(|b| metric > b);
         if is_best {
             best = Some(metric);
+            if let Some(s) = epoch_scores {
+                best_scores = Some((s, epoch + 1));
+            }
         }
         let summary = {
             let mut s = summary_base.clone();
@@ -356,7 +397,12 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             s["best_epoch"] = json!(epoch + 1);
             save_model(&best_path, &model, &labels, &s, None)?;
         }
-        let state = json!({ "epochs_done": epoch + 1, "history": history, "best": best.map(|b| [b.0, b.1]) });
+        let state = json!({
+            "epochs_done": epoch + 1,
+            "history": history,
+            "best": best.map(|b| [b.0, b.1]),
+            "best_scores": best_scores,
+        });
         save_model(&ckpt_path, &model, &labels, &summary, Some(&state))?;
         if o.stop_after == Some(epoch + 1) {
             say(o.quiet, format!("stopping after epoch {} (--stop-after)", epoch + 1));
@@ -371,6 +417,31 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             eprintln!("  {p}");
         }
     }
+    let best_file = load_model(&best_path)?;
+    let best_epoch = best_file.summary["best_epoch"].as_u64().unwrap_or(0);
+    let front = |n: &str| best_file.values.get(n).cloned().with_context(|| format!("{}: no `{n}` tensor", best_path.display()));
+    let (mu, sigma) = (front("front.mu")?, front("front.sigma")?);
+    let facts: Vec<(String, String)> = vec![
+        ("data".into(), o.data.display().to_string()),
+        ("clips".into(), format!("{} training, {} validation, {} classes", train_idx.len(), val_idx.len(), labels.len())),
+        ("device".into(), model.dev.name()),
+        ("model".into(), format!("{} parameters, {} Hz, crop {} s, {} loss", cfg.parameter_count(), cfg.sample_rate, cfg.crop_seconds, cfg.loss)),
+        ("training".into(), format!("{} epochs, batch {}, lr {}, weight decay {}, seed {}", o.epochs, o.batch, o.lr, o.weight_decay, o.seed)),
+        ("best model".into(), format!("{} (epoch {best_epoch})", best_path.display())),
+        ("wall time".into(), format!("{:.1} s", started.elapsed().as_secs_f64())),
+    ];
+    let report = crate::html_report::ReportInput {
+        title: format!("wavnet train: {}", o.out.display()),
+        facts,
+        history: &history,
+        labels: &labels,
+        scores: best_scores.as_ref().map(|(s, e)| (s, format!("the validation set ({} clips) at the best epoch, {e}", s.n))),
+        cfg: &best_file.cfg,
+        mu: &mu,
+        sigma: &sigma,
+    };
+    crate::html_report::write_report(&o.out, &report).context("writing the report")?;
+    say(o.quiet, format!("report: {}", o.out.join("report.html").display()));
     let stats = loader.cache_stats();
     say(o.quiet, format!("decoded-audio cache: {stats:?}"));
     say(
@@ -385,17 +456,36 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     Ok(())
 }
 
-/// Label smoothing: each row becomes (1 - a) y + a * sum(y) / K.
-fn smooth(y: &[f32], k: usize, a: f32) -> Vec<f32> {
+/// Label smoothing. Softmax: each row becomes (1 - a) y + a * sum(y) / K (the row sum, its
+/// weight, is kept). Sigmoid: each target moves towards 1/2, (1 - a) y + a / 2.
+fn smooth(y: &[f32], k: usize, a: f32, loss: Loss) -> Vec<f32> {
     if a == 0.0 {
         return y.to_vec();
     }
     let mut out = y.to_vec();
     for row in out.chunks_mut(k) {
         let s: f32 = row.iter().sum();
-        row.iter_mut().for_each(|v| *v = (1.0 - a) * *v + a * s / k as f32);
+        match loss {
+            Loss::Softmax => row.iter_mut().for_each(|v| *v = (1.0 - a) * *v + a * s / k as f32),
+            Loss::Sigmoid => row.iter_mut().for_each(|v| *v = (1.0 - a) * *v + a / 2.0),
+        }
     }
     out
+}
+
+/// (rows whose largest logit is at one of their largest targets, rows) over the first `rows`
+/// rows of (B, K) `logits` and `targets`.
+fn top1_hits(logits: &[f32], targets: &[f32], k: usize, rows: usize) -> (usize, usize) {
+    let hits = logits
+        .chunks(k)
+        .zip(targets.chunks(k))
+        .take(rows)
+        .filter(|(z, y)| {
+            let top = y.iter().cloned().fold(0.0f32, f32::max);
+            top > 0.0 && y[crate::metrics::ranked(z)[0]] == top
+        })
+        .count();
+    (hits, rows)
 }
 
 fn progress_bar(quiet: bool, steps: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
@@ -428,8 +518,10 @@ mod tests {
 
     #[test]
     fn smoothing_keeps_the_row_sum() {
-        let y = smooth(&[1.0, 0.0, 0.0, 0.0, 0.5, 0.0], 3, 0.3);
+        let y = smooth(&[1.0, 0.0, 0.0, 0.0, 0.5, 0.0], 3, 0.3, Loss::Softmax);
         assert!((y[0] - 0.8).abs() < 1e-6 && (y[1] - 0.1).abs() < 1e-6);
         assert!((y[3..].iter().sum::<f32>() - 0.5).abs() < 1e-6);
+        let y = smooth(&[1.0, 0.0, 1.0], 3, 0.2, Loss::Sigmoid);
+        assert!((y[0] - 0.9).abs() < 1e-6 && (y[1] - 0.1).abs() < 1e-6 && (y[2] - 0.9).abs() < 1e-6);
     }
 }

@@ -95,6 +95,115 @@ fn trains_on_separable_sounds_then_tags_and_evaluates_them() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["scores"]["accuracy"].as_f64().unwrap() >= 0.9, "{v}");
     assert_eq!(v["scores"]["confusion"].as_array().unwrap().len(), 3);
+    for m in ["mean_ap", "lwlrap"] {
+        assert!(v["scores"][m].as_f64().unwrap() >= 0.9, "{m}: {v}");
+    }
+
+    // Training wrote a report (no validation set here: curves and filters); eval --report adds
+    // the confusion matrix and per-class scores.
+    let html = std::fs::read_to_string(out.join("report.html")).expect("train writes OUT/report.html");
+    for fig in ["loss.svg", "accuracy.svg", "gabor.svg"] {
+        assert!(out.join(fig).is_file(), "train writes {fig}");
+        assert!(html.contains(&format!("<figure id=\"{fig}\">\n<svg")), "report.html inlines {fig}");
+    }
+    assert!(!html.contains("src=\"http") && !html.contains("<script"), "self-contained");
+    let rep = tmp.path().join("eval-report");
+    let o = wavnet().args(["eval", "--device", "cpu", "--model"]).arg(&model).arg("--data").arg(&test).arg("--report").arg(&rep).output().unwrap();
+    assert!(o.status.success(), "eval --report failed: {}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    for fig in ["loss.svg", "accuracy.svg", "confusion.svg", "per_class.svg", "gabor.svg"] {
+        let svg = std::fs::read_to_string(rep.join(fig)).unwrap_or_else(|e| panic!("{fig}: {e}"));
+        assert!(svg.contains("<svg") && svg.len() > 500, "{fig} is a figure");
+        assert!(html.contains(&format!("<figure id=\"{fig}\">\n<svg")), "eval report inlines {fig}");
+    }
+    for label in CLASSES {
+        assert!(html.contains(label), "the report names class {label}");
+    }
+    let confusion = std::fs::read_to_string(rep.join("confusion.svg")).unwrap();
+    assert!(confusion.contains("high_tone") && confusion.contains("<rect"), "confusion matrix labelled cells");
+}
+
+/// A manifest whose clips hold one or two sounds (`labels` column, `;`-separated).
+fn make_multi_label_set(root: &Path, per_class: usize, seed: u64) -> PathBuf {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    std::fs::create_dir_all(root).unwrap();
+    let mut csv = String::from("fname,labels\n");
+    for i in 0..per_class {
+        for (c, name) in CLASSES.iter().enumerate() {
+            let f = format!("{name}-{i}.wav");
+            write_wav(&root.join(&f), &clip(c, &mut rng), SR).unwrap();
+            csv += &format!("{f},{name}\n");
+        }
+        // both tones at once
+        let (a, b) = (clip(0, &mut rng), clip(1, &mut rng));
+        let both: Vec<f32> = a.iter().zip(&b).map(|(x, y)| 0.5 * (x + y)).collect();
+        let f = format!("both-{i}.wav");
+        write_wav(&root.join(&f), &both, SR).unwrap();
+        csv += &format!("{f},low_tone;high_tone\n");
+    }
+    std::fs::write(root.join("manifest.csv"), csv).unwrap();
+    root.join("manifest.csv")
+}
+
+#[test]
+fn sigmoid_loss_trains_on_multi_label_clips_and_inference_uses_sigmoids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_multi_label_set(&tmp.path().join("d"), 8, 21);
+    let out = tmp.path().join("run");
+    let o = train(&data, &out, 8, &["--loss", "sigmoid"]);
+    assert!(o.status.success(), "train --loss sigmoid failed: {}", String::from_utf8_lossy(&o.stderr));
+    let model = out.join("best.safetensors");
+    assert_eq!(wavnet::io::load_model(&model).unwrap().cfg.loss, wavnet::model::Loss::Sigmoid, "the loss is stored in the model");
+    let test = make_multi_label_set(&tmp.path().join("t"), 3, 22);
+    let o = wavnet().args(["eval", "--device", "cpu", "--json", "--model"]).arg(&model).arg("--data").arg(&test).output().unwrap();
+    assert!(o.status.success(), "eval failed: {}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["scores"]["lwlrap"].as_f64().unwrap() >= 0.8, "{v}");
+    assert!(v["scores"]["mean_ap"].as_f64().unwrap() >= 0.8, "{v}");
+    // Independent per-class probabilities: the three probabilities of a file need not sum to
+    // 1 (softmax's would), and the two-sound clips rank both tones above noise.
+    let o = wavnet().args(["tag", "--device", "cpu", "-k", "3", "--model"]).arg(&model).arg(test.parent().unwrap()).output().unwrap();
+    assert!(o.status.success(), "tag failed: {}", String::from_utf8_lossy(&o.stderr));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let sums: Vec<f32> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("both-"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert!(f[5] == "noise", "both tones ranked above noise: {l}");
+            f[2].parse::<f32>().unwrap() + f[4].parse::<f32>().unwrap() + f[6].parse::<f32>().unwrap()
+        })
+        .collect();
+    assert_eq!(sums.len(), 3, "{csv}");
+    assert!(sums.iter().any(|s| (s - 1.0).abs() > 0.02), "sigmoid probabilities do not sum to 1: sums {sums:?}\n{csv}");
+}
+
+#[test]
+fn a_recipe_file_trains_and_typed_flags_override_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 4, 8);
+    let out = tmp.path().join("run");
+    let recipe = tmp.path().join("r.toml");
+    let text = format!(
+        "data = {:?}\nout = {:?}\nepochs = 5\nbatch = 4\ncrop = 0.5\naugment = \"none\"\ndevice = \"cpu\"\nquiet = true\n",
+        data.to_str().unwrap(),
+        out.to_str().unwrap()
+    );
+    std::fs::write(&recipe, text).unwrap();
+    let o = wavnet().args(["train", "--recipe"]).arg(&recipe).args(["--epochs", "1"]).output().unwrap();
+    assert!(o.status.success(), "train --recipe failed: {}", String::from_utf8_lossy(&o.stderr));
+    let m = wavnet::io::load_model(&out.join("last.safetensors")).unwrap();
+    assert_eq!(m.summary["epochs"], 1, "the typed --epochs overrides the recipe's 5");
+    assert_eq!(m.summary["batch"], 4, "the recipe's batch is used");
+    let o = wavnet().args(["train", "--recipe"]).arg(tmp.path().join("missing.toml")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("missing.toml") && err.contains("cannot read"), "{err}");
+    std::fs::write(&recipe, "epohcs = 3\n").unwrap();
+    let o = wavnet().args(["train", "--recipe"]).arg(&recipe).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown key `epohcs`"));
 }
 
 #[test]

@@ -814,6 +814,7 @@ fn cfg(threads: usize, augment: AugmentConfig) -> LoaderConfig {
         threads: Some(threads),
         cache_bytes: 64 << 20,
         disk_cache: None,
+        loss: wavnet::model::Loss::Softmax,
     }
 }
 
@@ -990,4 +991,64 @@ fn fast_normal_draws_are_standard_normal() {
     assert!((kurt - 3.0).abs() < 0.1, "kurtosis {kurt} (3 for a normal, 1.8 for a uniform)");
     let within1 = v.iter().filter(|x| x.abs() < 1.0).count() as f64 / n as f64;
     assert!((within1 - 0.6827).abs() < 0.01, "P(|x| < 1) = {within1}");
+}
+
+#[test]
+fn a_labels_column_with_semicolons_gives_multi_label_clips() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    for n in ["a", "b", "c"] {
+        tone_file(&r.join(format!("{n}.wav")), 300.0, 0.2);
+    }
+    let csv = r.join("m.csv");
+    std::fs::write(&csv, "fname,labels\na.wav,dog; siren\nb.wav,siren\nc.wav,bird;dog;bird\n").unwrap();
+    let ds = Dataset::open(&csv, &DatasetOptions::default()).unwrap();
+    assert_eq!(ds.labels, vec!["bird", "dog", "siren"], "the vocabulary is the union of every label");
+    let sets: Vec<Vec<usize>> = ds.items.iter().map(|i| i.labels.clone()).collect();
+    assert_eq!(sets, vec![vec![1, 2], vec![2], vec![0, 1]], "labels in row order, duplicates dropped");
+    assert!(ds.items.iter().all(|i| i.label == i.labels[0]));
+    assert!(ds.is_multi_label());
+    // A fixed label list (a model's) rejects a row with any label outside it, naming it.
+    let fixed = DatasetOptions { labels: Some(vec!["dog".into(), "siren".into()]), ..Default::default() };
+    let ds = Dataset::open(&csv, &fixed).unwrap();
+    assert_eq!(ds.items.len(), 2);
+    assert!(ds.skipped[0].reason.contains("'bird'"), "{:?}", ds.skipped);
+
+    // Targets: softmax shares the weight among a clip's labels, sigmoid gives each label 1;
+    // mixing under sigmoid gives the union of both clips' labels.
+    let ds = Arc::new(Dataset::open(&csv, &DatasetOptions::default()).unwrap());
+    let all: Vec<usize> = (0..3).collect();
+    let mut c = cfg(1, AugmentConfig::none());
+    c.batch = 3;
+    let soft: Vec<Batch> = Loader::new(ds.clone(), c.clone()).eval_pass(&all).collect();
+    assert_eq!(soft[0].y, vec![0.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5, 0.5, 0.0]);
+    c.loss = wavnet::model::Loss::Sigmoid;
+    let hard: Vec<Batch> = Loader::new(ds.clone(), c.clone()).eval_pass(&all).collect();
+    assert_eq!(hard[0].y, vec![0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+    c.augment = AugmentConfig { mixup: Some(aug::MixupConfig { p: 1.0, alpha: 0.4 }), ..AugmentConfig::none() };
+    let mut mixed_rows = 0;
+    for e in 0..4 {
+        for b in Loader::new(ds.clone(), c.clone()).train_epoch(&all, e) {
+            for r in 0..3 {
+                let row = &b.y[r * 3..(r + 1) * 3];
+                assert!(row.iter().all(|v| *v == 0.0 || *v == 1.0), "sigmoid targets stay 0/1 under mixup: {row:?}");
+                let own = &ds.items[b.items[r]].labels;
+                assert!(own.iter().all(|&l| row[l] == 1.0), "a row keeps its own labels");
+                if row.iter().filter(|v| **v == 1.0).count() > own.len() {
+                    mixed_rows += 1;
+                }
+            }
+        }
+    }
+    assert!(mixed_rows > 0, "some rows gained their partner's labels");
+}
+
+#[test]
+fn union_targets_takes_the_elementwise_maximum_of_mixed_rows_only() {
+    let y0 = vec![1.0, 0.0, 0.0, /**/ 0.0, 1.0, 0.0, /**/ 0.0, 0.5, 1.0];
+    let mut y = vec![9.0; 9]; // what mixup wrote: replaced for mixed rows, kept otherwise
+    aug::union_targets(&mut y, &y0, &[(1, 0.7), (1, 1.0), (0, 0.6)], 3);
+    assert_eq!(&y[..3], &[1.0, 1.0, 0.0]);
+    assert_eq!(&y[3..6], &[9.0, 9.0, 9.0], "a row left alone is untouched");
+    assert_eq!(&y[6..], &[1.0, 0.5, 1.0]);
 }

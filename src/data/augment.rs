@@ -667,6 +667,20 @@ pub fn mixup(x: &mut [f32], y: &mut [f32], rows: usize, rng: &mut impl Rng, alph
     used
 }
 
+/// Multi-label targets for mixed rows: row i of `y` (rows × k) becomes the union (elementwise
+/// maximum) of the unmixed rows `y0` of i and of its partner, for each row that `pairs` (as
+/// returned by [`mixup`]: (partner, λ), λ = 1 for a row left alone) says was mixed. A clip
+/// holding two sounds holds both labels, whatever their loudness ratio.
+pub fn union_targets(y: &mut [f32], y0: &[f32], pairs: &[(usize, f32)], k: usize) {
+    for (i, &(j, lam)) in pairs.iter().enumerate() {
+        if lam < 1.0 && j != i {
+            for c in 0..k {
+                y[i * k + c] = y0[i * k + c].max(y0[j * k + c]);
+            }
+        }
+    }
+}
+
 /// Apply the per-clip augmentations of `cfg` to `x` (length preserved), in this order: EQ,
 /// reverb, gain, polarity, shift, background, noise, time mask. Speed (which changes the
 /// length) and mixup (batch-level) are applied by the loader. `background` is another

@@ -17,8 +17,11 @@ use super::audio::is_audio_path;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Item {
     pub path: PathBuf,
-    /// Index into [`Dataset::labels`].
+    /// Index into [`Dataset::labels`]: the clip's (first) label.
     pub label: usize,
+    /// Every label of the clip, `label` first (one for single-label sets; a manifest's
+    /// `labels` column may list several, separated by `;`).
+    pub labels: Vec<usize>,
     pub fold: Option<u32>,
     pub split: Option<String>,
     /// Loss weight: 1.0, or [`DatasetOptions::unverified_weight`] for unverified FSDKaggle labels.
@@ -120,7 +123,8 @@ const FSD_TEST: &str = "test_post_competition_scoring_clips.csv";
 /// A row before labels are numbered.
 struct Row {
     path: PathBuf,
-    label: String,
+    /// One or more labels, the first being the main one.
+    labels: Vec<String>,
     fold: Option<u32>,
     split: Option<String>,
     weight: f32,
@@ -168,16 +172,19 @@ impl Dataset {
     fn number(root: &Path, rows: Vec<Row>, mut skipped: Vec<Problem>, opts: &DatasetOptions) -> Result<Dataset, DataError> {
         let labels: Vec<String> = match &opts.labels {
             Some(l) => l.clone(),
-            None => rows.iter().map(|r| r.label.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+            None => rows.iter().flat_map(|r| r.labels.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect(),
         };
         let index: BTreeMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
-            match index.get(r.label.as_str()) {
-                Some(&label) => items.push(Item { path: r.path, label, fold: r.fold, split: r.split, weight: r.weight }),
-                None => skipped.push(Problem::new(
+            match r.labels.iter().find(|l| !index.contains_key(l.as_str())) {
+                None => {
+                    let ids: Vec<usize> = r.labels.iter().map(|l| index[l.as_str()]).collect();
+                    items.push(Item { path: r.path, label: ids[0], labels: ids, fold: r.fold, split: r.split, weight: r.weight })
+                }
+                Some(bad) => skipped.push(Problem::new(
                     r.path,
-                    format!("label '{}' is not one of the model's {} labels", r.label, labels.len()),
+                    format!("label '{bad}' is not one of the model's {} labels", labels.len()),
                 )),
             }
         }
@@ -207,7 +214,12 @@ impl Dataset {
         (train, val)
     }
 
-    /// Number of items per label.
+    /// Whether any clip has more than one label.
+    pub fn is_multi_label(&self) -> bool {
+        self.items.iter().any(|it| it.labels.len() > 1)
+    }
+
+    /// Number of items per label (main label only).
     pub fn class_counts(&self) -> Vec<usize> {
         let mut c = vec![0; self.labels.len()];
         for it in &self.items {
@@ -270,7 +282,7 @@ fn read_folders(root: &Path, skipped: &mut Vec<Problem>) -> Result<Vec<Row>, Dat
             skipped.push(Problem::new(&dir, "class folder holds no audio files"));
         }
         for f in files {
-            rows.push(Row { path: f, label: label.clone(), fold: None, split: None, weight: 1.0 });
+            rows.push(Row { path: f, labels: vec![label.clone()], fold: None, split: None, weight: 1.0 });
         }
     }
     Ok(rows)
@@ -369,7 +381,7 @@ fn need(path: &Path, cols: &Columns, wanted: &[(&str, &[&str])]) -> Result<Vec<u
 }
 
 const FNAME: &[&str] = &["fname", "filename", "file", "path", "slice_file_name"];
-const LABEL: &[&str] = &["label", "class", "category"];
+const LABEL: &[&str] = &["label", "labels", "class", "category"];
 
 fn read_manifest(csv_path: &Path, skipped: &mut Vec<Problem>) -> Result<Vec<Row>, DataError> {
     let (mut rdr, cols) = open_csv(csv_path)?;
@@ -415,7 +427,18 @@ fn read_manifest(csv_path: &Path, skipped: &mut Vec<Problem>) -> Result<Vec<Row>
             skipped.push(Problem::new(&path, format!("file not found (manifest row {line})")));
             continue;
         }
-        rows.push(Row { path, label: label.to_string(), fold, split, weight: 1.0 });
+        // Several labels separated by `;` (multi-label sets); duplicates are dropped.
+        let mut labels: Vec<String> = Vec::new();
+        for l in label.split(';').map(str::trim).filter(|l| !l.is_empty()) {
+            if !labels.iter().any(|x| x == l) {
+                labels.push(l.to_string());
+            }
+        }
+        if labels.is_empty() {
+            skipped.push(Problem::new(&path, format!("empty label (manifest row {line})")));
+            continue;
+        }
+        rows.push(Row { path, labels, fold, split, weight: 1.0 });
     }
     Ok(rows)
 }
@@ -484,7 +507,7 @@ fn read_fsdkaggle(path: &Path, is_dir: bool, opts: &DatasetOptions, skipped: &mu
                 skipped.push(Problem::new(&p, format!("file not found ({} row {line})", f)));
                 continue;
             }
-            rows.push(Row { path: p, label: label.to_string(), fold: None, split: Some(split.into()), weight });
+            rows.push(Row { path: p, labels: vec![label.to_string()], fold: None, split: Some(split.into()), weight });
         }
     }
     Ok(rows)

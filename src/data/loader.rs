@@ -24,8 +24,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audio::load_audio;
-use super::augment::{augment_clip, mixup, speed, AugmentConfig};
+use super::augment::{augment_clip, mixup, speed, union_targets, AugmentConfig};
 use super::dataset::{Dataset, Problem};
+use crate::model::Loss;
 
 /// How a clip shorter than the crop is filled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -55,6 +56,10 @@ pub struct LoaderConfig {
     pub cache_bytes: usize,
     /// Folder for decoded clips (raw f32), keyed by path, size, mtime and sample rate.
     pub disk_cache: Option<PathBuf>,
+    /// The loss the targets are for. Softmax: a clip's weight is shared among its labels (rows
+    /// sum to the weight) and mixing blends rows. Sigmoid (multi-label): each label's target is
+    /// the weight (multi-hot) and mixing two clips gives the union of their labels.
+    pub loss: Loss,
 }
 
 impl Default for LoaderConfig {
@@ -70,12 +75,14 @@ impl Default for LoaderConfig {
             threads: None,
             cache_bytes: 512 << 20,
             disk_cache: None,
+            loss: Loss::Softmax,
         }
     }
 }
 
-/// A batch: `x` is (batch, crop) row-major; `y` is (batch, K) soft targets whose rows sum to the
-/// item's weight (mixup blends rows and weights). Only the first `rows` rows are valid (the last
+/// A batch: `x` is (batch, crop) row-major; `y` is (batch, K) soft targets: for the softmax loss
+/// rows sum to the item's weight (mixup blends rows and weights); for the sigmoid loss each of
+/// the item's labels has the weight (mixup takes the union). See [`LoaderConfig::loss`]. Only the first `rows` rows are valid (the last
 /// evaluation batch may be partial; the rest is zero).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
@@ -301,9 +308,16 @@ impl Inner {
         Some(clip)
     }
 
+    /// The target row of an item (see [`LoaderConfig::loss`]).
     fn one_hot(&self, idx: usize, y: &mut [f32]) {
         let it = &self.ds.items[idx];
-        y[it.label] = it.weight;
+        let v = match self.cfg.loss {
+            Loss::Softmax => it.weight / it.labels.len().max(1) as f32,
+            Loss::Sigmoid => it.weight,
+        };
+        for &l in &it.labels {
+            y[l] = v;
+        }
     }
 
     /// Training row at `pos` of the epoch: (dataset index, samples) or `None` if nothing loads.
@@ -433,7 +447,11 @@ impl Loader {
                     }
                     if let Some(m) = &inner.cfg.augment.mixup {
                         let mut rng = StdRng::seed_from_u64(mix(inner.cfg.seed, epoch as u64, bi as u64, TAG_BATCH));
-                        mixup(&mut batch.x, &mut batch.y, b, &mut rng, m.alpha, m.p);
+                        let y0 = batch.y.clone();
+                        let pairs = mixup(&mut batch.x, &mut batch.y, b, &mut rng, m.alpha, m.p);
+                        if inner.cfg.loss == Loss::Sigmoid {
+                            union_targets(&mut batch.y, &y0, &pairs, k);
+                        }
                     }
                     if tx.send(batch).is_err() {
                         return;
