@@ -64,7 +64,7 @@ pub fn write_report(dir: &Path, r: &ReportInput) -> Result<Vec<PathBuf>> {
     }
     figures.push((
         "gabor.svg",
-        "Gabor filterbank: magnitude response of every learned filter (solid) against its mel-spaced initialisation (dashed), and each filter's centre frequency and bandwidth before and after training.".into(),
+        "Gabor filterbank: magnitude response of every learned filter (strong colour) against its mel-spaced initialisation (faint), and each filter's centre frequency and bandwidth before (dashed grey) and after training.".into(),
         gabor_figure(r.cfg, r.mu, r.sigma)?,
     ));
     let mut written = Vec::new();
@@ -138,6 +138,15 @@ fn svg_body(svg: &str) -> &str {
     svg.find("<svg").map(|i| &svg[i..]).unwrap_or(svg)
 }
 
+/// An axis label for whole numbers only (epochs, filter indices, Hz).
+fn whole(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{}", v.round())
+    } else {
+        String::new()
+    }
+}
+
 fn epochs_range(h: &[EpochLog]) -> std::ops::Range<f64> {
     0.5..h.len() as f64 + 0.5
 }
@@ -181,7 +190,7 @@ fn loss_figure(h: &[EpochLog]) -> Result<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(epochs_range(h), 0.0..top)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("loss").draw().map_err(plot_err)?;
+        chart.configure_mesh().x_label_formatter(&whole).x_desc("epoch").y_desc("loss").draw().map_err(plot_err)?;
         series(&mut chart, train, C_TRAIN, "training")?;
         series(&mut chart, val, C_VAL, "validation")?;
         chart.configure_series_labels().background_style(WHITE.mix(0.9)).border_style(BLACK).draw().map_err(plot_err)?;
@@ -202,7 +211,7 @@ fn accuracy_figure(h: &[EpochLog]) -> Result<String> {
             .y_label_area_size(60)
             .build_cartesian_2d(epochs_range(h), 0.0..1.0)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("epoch").y_desc("fraction").draw().map_err(plot_err)?;
+        chart.configure_mesh().x_label_formatter(&whole).x_desc("epoch").y_desc("fraction").draw().map_err(plot_err)?;
         series(&mut chart, pts(h, |e| e.train_accuracy), C_TRAIN, "training accuracy")?;
         series(&mut chart, pts(h, |e| e.val_accuracy), C_VAL, "validation accuracy")?;
         series(&mut chart, pts(h, |e| e.val_map), C_MAP, "validation mAP")?;
@@ -252,7 +261,7 @@ fn confusion_figure(s: &Scores, labels: &[String]) -> Result<String> {
             .margin(10)
             .x_label_area_size(label_px)
             .y_label_area_size(label_px)
-            .build_cartesian_2d((0..k).into_segmented(), (0..k).into_segmented())
+            .build_cartesian_2d((0..k - 1).into_segmented(), (0..k - 1).into_segmented())
             .map_err(plot_err)?;
         let font_px = if k <= 30 { 12 } else { 9 };
         chart
@@ -312,13 +321,14 @@ fn per_class_figure(s: &Scores, labels: &[String]) -> Result<String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(label_px)
-            .build_cartesian_2d(0.0..1.0, (0..k).into_segmented())
+            .build_cartesian_2d(0.0..1.3, (0..k - 1).into_segmented())
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .y_labels(k as usize)
             .y_label_style(("sans-serif", if k <= 30 { 12 } else { 9 }))
             .y_label_formatter(&|v| class_name(labels, v, true))
+            .x_label_formatter(&|v| if *v <= 1.0 + 1e-9 { format!("{v:.1}") } else { String::new() })
             .x_desc("fraction")
             .draw()
             .map_err(plot_err)?;
@@ -346,7 +356,7 @@ fn per_class_figure(s: &Scores, labels: &[String]) -> Result<String> {
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], C_VAL.filled()));
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()
@@ -357,7 +367,7 @@ fn per_class_figure(s: &Scores, labels: &[String]) -> Result<String> {
 }
 
 /// Frequencies (Hz) of the response curves: 0 to Nyquist.
-const RESPONSE_POINTS: usize = 400;
+const RESPONSE_POINTS: usize = 256;
 
 /// |H(f)| of each complex Gabor filter (the taps of `crate::cpu::gabor::gabor_forward`, so the
 /// clamps apply) at `RESPONSE_POINTS` frequencies from 0 to Nyquist: (F, points).
@@ -393,9 +403,9 @@ fn gabor_figure(cfg: &Config, mu: &[f32], sigma: &[f32]) -> Result<String> {
     let learned = gabor_responses(cfg, mu, sigma);
     let init = gabor_responses(cfg, &mu0, &sigma0);
     let top = learned.iter().chain(&init).flat_map(|r| r.iter().copied()).fold(0.0f64, f64::max).max(1e-6) * 1.05;
-    // Only where a curve is visible (keeps the SVG small): above 1 % of the top.
+    // Only where a curve is visible (keeps the SVG small): above 2 % of the top.
     let curve = |r: &[f64]| -> Vec<(f64, f64)> {
-        let keep = |q: usize| r[q.saturating_sub(1)..(q + 2).min(r.len())].iter().any(|v| *v > 0.01 * top);
+        let keep = |q: usize| r[q.saturating_sub(1)..(q + 2).min(r.len())].iter().any(|v| *v > 0.02 * top);
         (0..r.len()).filter(|&q| keep(q)).map(|q| (hz(q), r[q])).collect()
     };
     let palette = |i: usize| -> RGBColor {
@@ -419,16 +429,17 @@ fn gabor_figure(cfg: &Config, mu: &[f32], sigma: &[f32]) -> Result<String> {
         root.fill(&WHITE).map_err(plot_err)?;
         let (upper, lower) = root.split_vertically(480);
         let mut chart = ChartBuilder::on(&upper)
-            .caption("Gabor filter magnitude responses: learned (solid) vs initialisation (dashed)", ("sans-serif", 17))
+            .caption("Gabor filter magnitude responses: learned (strong) vs initialisation (faint)", ("sans-serif", 17))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..sr / 2.0, 0.0..top)
             .map_err(plot_err)?;
-        chart.configure_mesh().x_desc("frequency (Hz)").y_desc("|H(f)|").draw().map_err(plot_err)?;
+        chart.configure_mesh().x_label_formatter(&whole).x_desc("frequency (Hz)").y_desc("|H(f)|").draw().map_err(plot_err)?;
+        // Solid faint lines for the initialisation (a dashed line per filter would be
+        // thousands of SVG elements).
         for (i, r) in init.iter().enumerate() {
-            let style = ShapeStyle { color: palette(i).mix(0.55), filled: false, stroke_width: 1 };
-            chart.draw_series(DashedLineSeries::new(curve(r), 4, 3, style)).map_err(plot_err)?;
+            chart.draw_series(LineSeries::new(curve(r), palette(i).mix(0.3).stroke_width(1))).map_err(plot_err)?;
         }
         for (i, r) in learned.iter().enumerate() {
             chart.draw_series(LineSeries::new(curve(r), palette(i).stroke_width(1))).map_err(plot_err)?;
@@ -446,7 +457,7 @@ fn gabor_figure(cfg: &Config, mu: &[f32], sigma: &[f32]) -> Result<String> {
                 .y_label_area_size(56)
                 .build_cartesian_2d(-0.5..cfg.filters as f64 - 0.5, 0.0..top)
                 .map_err(plot_err)?;
-            c.configure_mesh().x_desc("filter").y_desc(y_desc).draw().map_err(plot_err)?;
+            c.configure_mesh().x_label_formatter(&whole).y_label_formatter(&whole).x_desc("filter").y_desc(y_desc).draw().map_err(plot_err)?;
             let grey = ShapeStyle { color: RGBColor(120, 120, 120).to_rgba(), filled: false, stroke_width: 1 };
             c.draw_series(DashedLineSeries::new(a, 4, 3, grey))
                 .map_err(plot_err)?
