@@ -33,6 +33,9 @@ mod maxpool;
 mod relu;
 mod sigmoid_bce;
 mod softmax_ce;
+mod window_system;
+
+pub use window_system::private_runtime_dir;
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
