@@ -286,6 +286,50 @@ fn selection_semantics() {
     assert_eq!(ds.select(&Selection::ValFold(2)), (vec![0, 2, 3, 5], vec![1, 4]));
     assert_eq!(ds.select(&Selection::ValSplit("test".into())), (vec![2, 3, 4, 5], vec![0, 1]));
     assert_eq!(ds.select(&Selection::ValFold(9)).1, Vec::<usize>::new());
+    // `split` makes an empty validation part an error that lists what exists.
+    assert_eq!(ds.split(&Selection::ValFold(2)).unwrap(), (vec![0, 2, 3, 5], vec![1, 4]));
+    let e = ds.split(&Selection::ValFold(9)).unwrap_err();
+    assert_eq!(e.to_string(), "no clip is in fold 9; the folds are 1, 2, 3");
+    let e = ds.split(&Selection::ValSplit("dev".into())).unwrap_err();
+    assert_eq!(e.to_string(), "no clip is in split 'dev'; the splits are 'test', 'train'");
+    assert_eq!(ds.split(&Selection::All).unwrap(), ((0..6).collect(), vec![]));
+}
+
+#[test]
+fn a_folder_layout_has_no_folds_or_splits_and_val_fraction_is_stratified_and_seeded() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    // Class a: 10 clips, b: 5, c: 1.
+    for (class, n) in [("a", 10), ("b", 5), ("c", 1)] {
+        for i in 0..n {
+            tone_file(&r.join(class).join(format!("{i}.wav")), 300.0, 0.05);
+        }
+    }
+    let ds = Dataset::open(r, &DatasetOptions::default()).unwrap();
+    assert_eq!(ds.items.len(), 16);
+    let e = ds.split(&Selection::ValFold(1)).unwrap_err();
+    assert!(matches!(e, SelectError::NoFolds) && e.to_string().contains("--val-fraction"), "{e}");
+    let e = ds.split(&Selection::ValSplit("test".into())).unwrap_err();
+    assert!(matches!(e, SelectError::NoSplits) && e.to_string().contains("--val-fraction"), "{e}");
+
+    let sel = |seed| Selection::ValFraction { fraction: 0.2, seed };
+    let (train, val) = ds.split(&sel(3)).unwrap();
+    let per_class = |idx: &[usize]| {
+        let mut c = [0; 3];
+        idx.iter().for_each(|&i| c[ds.items[i].label] += 1);
+        c
+    };
+    // round(0.2 * 10) = 2, round(0.2 * 5) = 1, a class of one clip stays in training.
+    assert_eq!(per_class(&val), [2, 1, 0]);
+    assert_eq!(per_class(&train), [8, 4, 1]);
+    let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
+    all.sort();
+    assert_eq!(all, (0..16).collect::<Vec<_>>(), "a partition");
+    assert_eq!(ds.split(&sel(3)).unwrap(), (train.clone(), val.clone()), "same seed, same split");
+    let others: Vec<Vec<usize>> = (4..10).map(|s| ds.split(&sel(s)).unwrap().1).collect();
+    assert!(others.iter().any(|v| *v != val), "the seed changes which clips are held out");
+    // A tiny fraction still holds out one clip of each class that has two or more.
+    assert_eq!(per_class(&ds.split(&Selection::ValFraction { fraction: 0.01, seed: 0 }).unwrap().1), [1, 1, 0]);
 }
 
 fn fsdkaggle_tree(r: &Path) {

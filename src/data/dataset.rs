@@ -97,7 +97,7 @@ pub enum DataError {
 }
 
 /// Which items are for validation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Selection {
     /// Everything trains; no validation.
     All,
@@ -105,6 +105,41 @@ pub enum Selection {
     ValFold(u32),
     /// Validation = items with this split; training = all others.
     ValSplit(String),
+    /// Validation = a `fraction` of each class drawn at random (deterministic from `seed`);
+    /// training = the rest. A class of n >= 2 clips gives round(fraction * n) clamped to
+    /// 1..=n-1 of them; a class of one clip gives none.
+    ValFraction { fraction: f64, seed: u64 },
+}
+
+impl fmt::Display for Selection {
+    /// What the validation part is, in words: `fold 4`, `split 'test'`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selection::All => write!(f, "every clip"),
+            Selection::ValFold(k) => write!(f, "fold {k}"),
+            Selection::ValSplit(s) => write!(f, "split '{s}'"),
+            Selection::ValFraction { fraction, seed } => write!(f, "a {fraction} fraction of each class (seed {seed})"),
+        }
+    }
+}
+
+/// Why a validation selection selects nothing. The messages name what exists.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SelectError {
+    #[error("no clip is in fold {fold}; the folds are {}", join(.folds))]
+    NoSuchFold { fold: u32, folds: Vec<String> },
+    #[error("no clip has a fold (only a CSV manifest with a `fold` column has folds): hold out a fraction of each class instead (--val-fraction 0.2)")]
+    NoFolds,
+    #[error("no clip is in split '{split}'; the splits are {}", join(.splits))]
+    NoSuchSplit { split: String, splits: Vec<String> },
+    #[error("no clip has a split (only a CSV manifest with a `split` column, or FSDKaggle2018, has splits): hold out a fraction of each class instead (--val-fraction 0.2)")]
+    NoSplits,
+    #[error("holding out {fraction} of each class selects nothing: every class has fewer than 2 clips")]
+    FractionEmpty { fraction: f64 },
+}
+
+fn join(v: &[String]) -> String {
+    v.join(", ")
 }
 
 /// Labelled clips.
@@ -113,8 +148,11 @@ pub struct Dataset {
     /// Class names: sorted, or [`DatasetOptions::labels`] as given.
     pub labels: Vec<String>,
     pub items: Vec<Item>,
-    /// Rows/files rejected while reading the layout.
+    /// Rows/files rejected while reading the layout. Rows whose label is outside a fixed label
+    /// list come last (their count per label is in `unknown_labels`).
     pub skipped: Vec<Problem>,
+    /// With a fixed label list: rows per label that is not in it.
+    pub unknown_labels: BTreeMap<String, usize>,
 }
 
 const FSD_TRAIN: &str = "train.csv";
@@ -176,42 +214,93 @@ impl Dataset {
         };
         let index: BTreeMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
         let mut items = Vec::with_capacity(rows.len());
+        let mut unknown_labels = BTreeMap::new();
         for r in rows {
             match r.labels.iter().find(|l| !index.contains_key(l.as_str())) {
                 None => {
                     let ids: Vec<usize> = r.labels.iter().map(|l| index[l.as_str()]).collect();
                     items.push(Item { path: r.path, label: ids[0], labels: ids, fold: r.fold, split: r.split, weight: r.weight })
                 }
-                Some(bad) => skipped.push(Problem::new(
-                    r.path,
-                    format!("label '{bad}' is not one of the model's {} labels", labels.len()),
-                )),
+                Some(bad) => {
+                    *unknown_labels.entry(bad.clone()).or_insert(0) += 1;
+                    skipped.push(Problem::new(r.path, format!("label '{bad}' is not one of the model's {} labels", labels.len())))
+                }
             }
         }
         if items.is_empty() {
             let n = skipped.len();
             return Err(DataError::Empty { path: root.to_path_buf(), first: skipped.into_iter().next(), count: n });
         }
-        Ok(Dataset { labels, items, skipped })
+        Ok(Dataset { labels, items, skipped, unknown_labels })
     }
 
-    /// (training indices, validation indices) for `sel`, each in dataset order.
+    /// (training indices, validation indices) for `sel`, each in dataset order. The validation
+    /// part may be empty; [`Dataset::split`] makes that an error.
     pub fn select(&self, sel: &Selection) -> (Vec<usize>, Vec<usize>) {
-        let is_val = |it: &Item| match sel {
-            Selection::All => false,
-            Selection::ValFold(k) => it.fold == Some(*k),
-            Selection::ValSplit(s) => it.split.as_deref() == Some(s.as_str()),
-        };
-        let mut train = Vec::new();
-        let mut val = Vec::new();
-        for (i, it) in self.items.iter().enumerate() {
-            if is_val(it) {
+        let mut is_val = vec![false; self.items.len()];
+        match sel {
+            Selection::All => {}
+            Selection::ValFold(k) => self.items.iter().zip(&mut is_val).for_each(|(it, v)| *v = it.fold == Some(*k)),
+            Selection::ValSplit(s) => {
+                self.items.iter().zip(&mut is_val).for_each(|(it, v)| *v = it.split.as_deref() == Some(s.as_str()))
+            }
+            Selection::ValFraction { fraction, seed } => {
+                use rand::seq::SliceRandom;
+                use rand::SeedableRng;
+                let mut rng = rand::rngs::StdRng::seed_from_u64(*seed);
+                let mut by_class = vec![Vec::new(); self.labels.len()];
+                for (i, it) in self.items.iter().enumerate() {
+                    by_class[it.label].push(i);
+                }
+                for mut idx in by_class {
+                    let n = idx.len();
+                    if n < 2 {
+                        continue;
+                    }
+                    idx.shuffle(&mut rng);
+                    let k = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
+                    idx[..k].iter().for_each(|&i| is_val[i] = true);
+                }
+            }
+        }
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        for (i, v) in is_val.into_iter().enumerate() {
+            if v {
                 val.push(i)
             } else {
                 train.push(i)
             }
         }
         (train, val)
+    }
+
+    /// Like [`Dataset::select`], but a validation selection that selects nothing is an error
+    /// naming the folds / splits that exist.
+    pub fn split(&self, sel: &Selection) -> Result<(Vec<usize>, Vec<usize>), SelectError> {
+        let (train, val) = self.select(sel);
+        if !val.is_empty() || *sel == Selection::All {
+            return Ok((train, val));
+        }
+        Err(match sel {
+            Selection::All => unreachable!("handled above"),
+            Selection::ValFold(fold) => {
+                let folds: BTreeSet<u32> = self.items.iter().filter_map(|it| it.fold).collect();
+                if folds.is_empty() {
+                    SelectError::NoFolds
+                } else {
+                    SelectError::NoSuchFold { fold: *fold, folds: folds.iter().map(u32::to_string).collect() }
+                }
+            }
+            Selection::ValSplit(split) => {
+                let splits: BTreeSet<&str> = self.items.iter().filter_map(|it| it.split.as_deref()).collect();
+                if splits.is_empty() {
+                    SelectError::NoSplits
+                } else {
+                    SelectError::NoSuchSplit { split: split.clone(), splits: splits.iter().map(|s| format!("'{s}'")).collect() }
+                }
+            }
+            Selection::ValFraction { fraction, .. } => SelectError::FractionEmpty { fraction: *fraction },
+        })
     }
 
     /// Whether any clip has more than one label.

@@ -16,5 +16,5 @@ pub use audio::{
     Windows, AUDIO_EXTENSIONS,
 };
 pub use augment::{AugmentConfig, NoiseColor, Range};
-pub use dataset::{DataError, Dataset, DatasetOptions, Item, Layout, Problem, Selection};
+pub use dataset::{DataError, Dataset, DatasetOptions, Item, Layout, Problem, SelectError, Selection};
 pub use loader::{Batch, BatchIter, CacheStats, ClipCutter, Loader, LoaderConfig, PadMode};
