@@ -19,12 +19,35 @@ pub struct TensorFile {
     pub metadata: HashMap<String, String>,
 }
 
+/// What to pass instead of a file that is not a model.
+const GET_A_MODEL: &str = "pass a model file written by `wavnet train` (OUT/best.safetensors); to get one, \
+     train with `wavnet train --data DATA --out runs/NAME` (see the README's example)";
+
+/// Reads the bytes of a model file; a missing path, a folder or an unreadable file gets a
+/// message saying what to pass instead.
+fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        let inside = ["best.safetensors", "last.safetensors"].iter().map(|f| path.join(f)).find(|p| p.is_file());
+        match inside {
+            Some(p) => bail!("{}: is a folder; pass the model file inside it: {}", path.display(), p.display()),
+            None => bail!("{}: is a folder, not a model file; {GET_A_MODEL}", path.display()),
+        }
+    }
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{}: no such model file; {GET_A_MODEL}", path.display()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read the model file", path.display())),
+    }
+}
+
 /// Reads every tensor of a safetensors file (f32, or f64 converted to f32).
 pub fn read_safetensors(path: &Path) -> Result<TensorFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the model file", path.display()))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e})", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e})", path.display()))?;
+    let bytes = read_model_bytes(path)?;
+    let not_st = |e: safetensors::SafeTensorError| {
+        anyhow::anyhow!("{}: not a safetensors model file ({e}); {GET_A_MODEL}", path.display())
+    };
+    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(not_st)?;
+    let st = SafeTensors::deserialize(&bytes).map_err(not_st)?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         let data = view.data();
@@ -105,11 +128,13 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
             format!("{}: metadata `{k}` is missing: not a wavnet model file (train one with `wavnet train`)", path.display())
         })
     };
-    let cfg: Config = serde_json::from_str(get("wavnet.config")?).with_context(|| format!("{}: bad config", path.display()))?;
-    let labels: Vec<String> = serde_json::from_str(get("labels")?).with_context(|| format!("{}: bad labels", path.display()))?;
+    let damaged = |what: &str| format!("{}: damaged model file ({what}); {GET_A_MODEL}", path.display());
+    let cfg: Config = serde_json::from_str(get("wavnet.config")?).with_context(|| damaged("unreadable `wavnet.config`"))?;
+    let labels: Vec<String> = serde_json::from_str(get("labels")?).with_context(|| damaged("unreadable `labels`"))?;
     if labels.len() != cfg.classes {
-        bail!("{}: {} labels for {} classes", path.display(), labels.len(), cfg.classes);
+        bail!(damaged(&format!("{} labels for {} classes", labels.len(), cfg.classes)));
     }
+    cfg.validate().map_err(|e| anyhow::anyhow!(damaged(&format!("model config: {e}"))))?;
     let summary = f.metadata.get("wavnet.summary").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
     let train_state = f.metadata.get("wavnet.train_state").and_then(|s| serde_json::from_str(s).ok());
     let mut values = BTreeMap::new();
@@ -126,4 +151,100 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
     }
     let moments = ms.into_iter().filter_map(|(n, m)| vs.remove(&n).map(|v| (n, (m, v)))).collect();
     Ok(ModelFile { cfg, labels, values, moments, summary, train_state })
+}
+
+/// What `wavnet info --model` prints: labels, sample rate, crop, size and the training summary
+/// stored in the file.
+pub fn describe_model(path: &Path, f: &ModelFile) -> String {
+    use std::fmt::Write;
+    let c = &f.cfg;
+    let mut o = String::new();
+    let kind = if f.train_state.is_some() { "checkpoint with the optimizer state (for --resume)" } else { "model" };
+    let _ = writeln!(o, "{}: wavnet {kind}", path.display());
+    let _ = writeln!(o, "labels ({}): {}", f.labels.len(), f.labels.join(", "));
+    let _ = writeln!(o, "sample rate: {} Hz", c.sample_rate);
+    let _ = writeln!(o, "crop: {} s ({} samples; `tag` cuts longer files into windows of this length)", c.crop_seconds, c.crop());
+    let channels: Vec<String> = c.channels.iter().map(usize::to_string).collect();
+    let _ = writeln!(
+        o,
+        "parameters: {} ({} Gabor filters of {} taps, hop {}, {}-{} Hz; conv channels {} x {}; dropout {})",
+        c.parameter_count(),
+        c.filters,
+        c.taps,
+        c.hop,
+        c.fmin,
+        c.fmax,
+        channels.join("-"),
+        c.convs_per_block,
+        c.dropout
+    );
+    let s = &f.summary;
+    if !s.is_object() {
+        let _ = writeln!(o, "training summary: none stored");
+        return o;
+    }
+    let get = |k: &str| s.get(k).filter(|v| !v.is_null()).map(show_value);
+    let or = |k: &str| get(k).unwrap_or_else(|| "?".into());
+    let _ = writeln!(
+        o,
+        "trained on: {} ({} train / {} validation clips{})",
+        or("data"),
+        or("train_clips"),
+        or("val_clips"),
+        match s.get("selection").and_then(|v| serde_json::from_value::<crate::data::Selection>(v.clone()).ok()) {
+            Some(crate::data::Selection::All) => ", no validation".to_string(),
+            Some(sel) => format!(", validation: {sel}"),
+            None => String::new(),
+        }
+    );
+    let _ = writeln!(
+        o,
+        "training: {} of {} epochs, batch {}, lr {}, weight decay {}, seed {}, on {}{}",
+        or("epochs_done"),
+        or("epochs"),
+        or("batch"),
+        or("lr"),
+        or("weight_decay"),
+        or("seed"),
+        or("device"),
+        get("seconds").and_then(|v| v.parse::<f64>().ok()).map(|v| format!(", {v:.1} s")).unwrap_or_default()
+    );
+    let history: Vec<crate::train::EpochLog> = s.get("history").and_then(|h| serde_json::from_value(h.clone()).ok()).unwrap_or_default();
+    let held = s.get("best_epoch").and_then(|v| v.as_u64()).map(|e| e as usize).or_else(|| history.last().map(|l| l.epoch));
+    if let Some(l) = held.and_then(|e| history.iter().find(|l| l.epoch == e)) {
+        let val = match (l.val_accuracy, l.val_map3, l.val_loss) {
+            (Some(a), Some(m), Some(v)) => format!("val acc {:.2} %, MAP@3 {m:.4}, val loss {v:.4}", 100.0 * a),
+            _ => "no validation".into(),
+        };
+        let _ = writeln!(o, "this file holds epoch {}: train loss {:.4}, {val}", l.epoch, l.train_loss);
+    }
+    if let Some(b) = crate::train::best_epoch(&history).filter(|b| b.val_accuracy.is_some()) {
+        let _ = writeln!(o, "best validation epoch: {} ({:.2} %)", b.epoch, 100.0 * b.val_accuracy.unwrap_or(0.0));
+    }
+    // Anything else recorded (settings added later) as key: value.
+    let known = [
+        "data", "train_clips", "val_clips", "selection", "epochs_done", "epochs", "batch", "lr", "weight_decay", "seed", "device",
+        "seconds", "history", "best_epoch",
+    ];
+    if let Some(map) = s.as_object() {
+        for (k, v) in map.iter().filter(|(k, _)| !known.contains(&k.as_str())) {
+            let text = match serde_json::from_value::<crate::data::AugmentConfig>(v.clone()) {
+                Ok(a) if k == "augment" && a.is_none() => "none".to_string(),
+                Ok(a) if k == "augment" && a == crate::data::AugmentConfig::default() => "default".to_string(),
+                _ => show_value(v),
+            };
+            let _ = writeln!(o, "{k}: {text}");
+        }
+    }
+    o
+}
+
+/// A summary value as text: strings bare, whole numbers as they are, other numbers as the f32
+/// they were saved from (0.003, not 0.003000000026077032), anything else as JSON.
+fn show_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_f64() => format!("{}", n.as_f64().unwrap_or(f64::NAN) as f32),
+        _ => v.to_string(),
+    }
 }

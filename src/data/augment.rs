@@ -174,6 +174,74 @@ impl AugmentConfig {
         *self == Self::none()
     }
 
+    /// Checks every probability is in [0, 1] and every range is finite, ordered and in the
+    /// domain of its augmentation; the message names the field and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        fn prob(name: &str, p: f32) -> Result<(), String> {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("{name}: probability {p} is not in [0, 1]"))
+            }
+        }
+        fn range(name: &str, r: Range, lo: f32, hi: f32) -> Result<(), String> {
+            if !(r.lo.is_finite() && r.hi.is_finite()) || r.lo > r.hi || r.lo < lo || r.hi > hi {
+                return Err(format!("{name}: range {}..{} must be ordered and within {lo}..{hi}", r.lo, r.hi));
+            }
+            Ok(())
+        }
+        let big = 1e6;
+        prob("polarity", self.polarity)?;
+        if let Some(c) = &self.gain_db {
+            prob("gain_db.p", c.p)?;
+            range("gain_db.range", c.range, -60.0, 60.0)?;
+        }
+        if let Some(c) = &self.shift {
+            prob("shift.p", c.p)?;
+            range("shift.range", c.range, 0.0, 1.0)?;
+        }
+        if let Some(c) = &self.noise {
+            prob("noise.p", c.p)?;
+            range("noise.snr_db", c.snr_db, -60.0, 120.0)?;
+            if c.colors.is_empty() {
+                return Err("noise.colors: name at least one of white, pink, brown".into());
+            }
+        }
+        if let Some(c) = &self.background {
+            prob("background.p", c.p)?;
+            range("background.range", c.range, -60.0, 120.0)?;
+        }
+        if let Some(c) = &self.mixup {
+            prob("mixup.p", c.p)?;
+            if !(c.alpha > 0.0 && c.alpha <= 100.0) {
+                return Err(format!("mixup.alpha: {} is not in (0, 100]", c.alpha));
+            }
+        }
+        if let Some(c) = &self.speed {
+            prob("speed.p", c.p)?;
+            range("speed.range", c.range, 0.25, 4.0)?;
+        }
+        if let Some(c) = &self.time_mask {
+            prob("time_mask.p", c.p)?;
+            range("time_mask.max_fraction", Range::new(0.0, c.max_fraction), 0.0, 1.0)?;
+            if c.max_masks > 100 {
+                return Err(format!("time_mask.max_masks: {} is more than 100", c.max_masks));
+            }
+        }
+        if let Some(c) = &self.eq {
+            prob("eq.p", c.p)?;
+            range("eq.freq_hz", c.freq_hz, 1.0, big)?;
+            range("eq.q", c.q, 0.01, 100.0)?;
+            range("eq.gain_db", c.gain_db, -60.0, 60.0)?;
+        }
+        if let Some(c) = &self.reverb {
+            prob("reverb.p", c.p)?;
+            range("reverb.rt60_s", c.rt60_s, 0.0, 10.0)?;
+            range("reverb.wet", c.wet, 0.0, 1.0)?;
+        }
+        Ok(())
+    }
+
     /// Parse the compact spec documented in the module docs.
     pub fn parse_spec(spec: &str) -> Result<AugmentConfig, String> {
         let spec = spec.trim();
