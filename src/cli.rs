@@ -1,10 +1,13 @@
 //! The command line: `wavnet train | tag | eval | info | bench`. Doc comments are `--help`.
-use std::path::PathBuf;
-
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::builder::RangedU64ValueParser;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::backend::{AnyDevice, DeviceKind};
 use crate::data::{AugmentConfig, DatasetOptions, Layout, PadMode, Selection};
@@ -18,8 +21,26 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,
     /// Worker threads for the cpu device and the loader (default: all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1024))]
     pub threads: Option<usize>,
+}
+
+impl Cli {
+    /// Parses the command line like `Cli::parse_from`, and also records which `train` options
+    /// were given explicitly ([`TrainArgs::given`]), so `--resume` can tell an explicit value
+    /// from a default.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let m = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&m)?;
+        if let (Cmd::Train(a), Some(("train", sm))) = (&mut cli.command, m.subcommand()) {
+            a.given = sm.ids().filter(|id| sm.value_source(id.as_str()) == Some(ValueSource::CommandLine)).map(|id| id.to_string()).collect();
+        }
+        Ok(cli)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,9 +63,13 @@ pub enum Cmd {
     /// failures.csv with --output-dir) and the run goes on; the exit code is 1 if any failed.
     Tag(TagArgs),
     /// Score a model on a labelled set: accuracy, MAP@3, per-class scores, confusion matrix.
+    ///
+    /// Without --fold, --split or --val-fraction every clip of DATA is scored, including any the
+    /// model was trained on; stderr says which clips were scored.
     Eval(EvalArgs),
-    /// Print the compute adapters found and the device `--device auto` picks.
-    Info,
+    /// Print the compute adapters found and the device `--device auto` picks, or with --model
+    /// what a model file holds: labels, sample rate, crop, parameters and training summary.
+    Info(InfoArgs),
     /// Print augmentation settings as JSON (`default` or `none`): a starting point for a file
     /// to pass to `wavnet train --augment FILE`.
     Augment {
@@ -57,15 +82,19 @@ pub enum Cmd {
 }
 
 #[derive(Args, Debug)]
-pub struct DataArgs {
+pub struct LayoutArgs {
     /// Dataset layout (auto detects folders, CSV manifests and FSDKaggle2018).
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: LayoutArg,
+}
+
+#[derive(Args, Debug)]
+pub struct FsdArgs {
     /// FSDKaggle2018: train on manually verified labels only.
     #[arg(long)]
     pub verified_only: bool,
-    /// FSDKaggle2018: loss weight of clips whose label is not manually verified.
-    #[arg(long, default_value_t = 1.0)]
+    /// FSDKaggle2018: loss weight of clips whose label is not manually verified (0 to 100).
+    #[arg(long, default_value_t = 1.0, value_parser = |s: &str| float_in(s, 0.0, 100.0, Ends::Closed))]
     pub unverified_weight: f32,
 }
 
@@ -77,7 +106,7 @@ pub enum LayoutArg {
     Fsdkaggle,
 }
 
-impl DataArgs {
+impl LayoutArgs {
     fn options(&self) -> DatasetOptions {
         DatasetOptions {
             layout: match self.layout {
@@ -86,12 +115,57 @@ impl DataArgs {
                 LayoutArg::Manifest => Layout::Manifest,
                 LayoutArg::Fsdkaggle => Layout::FsdKaggle,
             },
-            verified_only: self.verified_only,
-            unverified_weight: self.unverified_weight,
             ..DatasetOptions::default()
         }
     }
 }
+
+/// Which ends of a float range are allowed.
+#[derive(Clone, Copy)]
+enum Ends {
+    /// [lo, hi]
+    Closed,
+    /// (lo, hi]
+    OpenLow,
+    /// [lo, hi)
+    OpenHigh,
+    /// (lo, hi)
+    Open,
+}
+
+/// A finite number in a range, as f32; the message gives the range.
+fn float_in(s: &str, lo: f32, hi: f32, ends: Ends) -> Result<f32, String> {
+    f64_in(s, lo as f64, hi as f64, ends).map(|v| v as f32)
+}
+
+/// A finite number in a range; the message gives the range.
+fn f64_in(s: &str, lo: f64, hi: f64, ends: Ends) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+    let (lo_ok, hi_ok) = match ends {
+        Ends::Closed => (v >= lo, v <= hi),
+        Ends::OpenLow => (v > lo, v <= hi),
+        Ends::OpenHigh => (v >= lo, v < hi),
+        Ends::Open => (v > lo, v < hi),
+    };
+    if v.is_finite() && lo_ok && hi_ok {
+        return Ok(v);
+    }
+    let (a, b) = match ends {
+        Ends::Closed => ('[', ']'),
+        Ends::OpenLow => ('(', ']'),
+        Ends::OpenHigh => ('[', ')'),
+        Ends::Open => ('(', ')'),
+    };
+    Err(format!("{v} is not in {a}{lo}, {hi}{b}"))
+}
+
+/// Whole numbers from 1 to `hi`.
+fn count(hi: u64) -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::<usize>::new().range(1..=hi)
+}
+
+/// Largest batch any command accepts (memory grows with it).
+const MAX_BATCH: u64 = 4096;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -104,58 +178,73 @@ pub struct TrainArgs {
     /// Dataset: a class-per-folder directory, a CSV manifest, or an FSDKaggle2018 folder.
     #[arg(long)]
     pub data: PathBuf,
-    /// Output folder for best.safetensors and last.safetensors.
+    /// Output folder for best.safetensors and last.safetensors. A folder holding an earlier
+    /// run is refused unless --resume (continue it) or --force (overwrite it).
     #[arg(long)]
     pub out: PathBuf,
+    /// Overwrite the model files of an earlier run in --out.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     #[command(flatten)]
-    pub data_opts: DataArgs,
+    pub layout: LayoutArgs,
+    #[command(flatten)]
+    pub fsd: FsdArgs,
     /// Validate on this fold (the `fold` column); train on the others.
-    #[arg(long, conflicts_with = "val_split")]
+    #[arg(long, conflicts_with_all = ["val_split", "val_fraction"])]
     pub val_fold: Option<u32>,
     /// Validate on the rows whose `split` column has this value (e.g. test); train on the rest.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "val_fraction")]
     pub val_split: Option<String>,
+    /// Validate on this fraction of each class, drawn at random from --seed (for layouts
+    /// without folds or splits, such as a folder per class); train on the rest.
+    #[arg(long, value_name = "F", value_parser = |s: &str| f64_in(s, 0.0, 1.0, Ends::Open))]
+    pub val_fraction: Option<f64>,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceKind,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = count(1_000_000))]
     pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    /// Clips per training step (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = count(MAX_BATCH))]
     pub batch: usize,
-    /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 3e-3)]
+    /// Peak learning rate (AdamW), 0 to 10. With --resume: the checkpoint's unless given.
+    #[arg(long, default_value_t = 3e-3, value_parser = |s: &str| float_in(s, 0.0, 10.0, Ends::Closed))]
     pub lr: f32,
-    /// AdamW weight decay (conv and linear weights only).
-    #[arg(long, default_value_t = 1e-2)]
+    /// AdamW weight decay (conv and linear weights only), 0 to 10.
+    #[arg(long, default_value_t = 1e-2, value_parser = |s: &str| float_in(s, 0.0, 10.0, Ends::Closed))]
     pub weight_decay: f32,
-    /// Fraction of the steps spent on linear warm-up before cosine decay.
-    #[arg(long, default_value_t = 0.05)]
+    /// Fraction of the steps spent on linear warm-up before cosine decay, 0 to 1.
+    #[arg(long, default_value_t = 0.05, value_parser = |s: &str| float_in(s, 0.0, 1.0, Ends::Closed))]
     pub warmup: f32,
-    /// Seed for initialisation, shuffling, crops, augmentation and dropout; `cpu` runs are
-    /// bit-for-bit repeatable with the same seed.
+    /// Seed for initialisation, shuffling, crops, augmentation, dropout and --val-fraction;
+    /// `cpu` runs are bit-for-bit repeatable with the same seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Sample rate of the model; audio is resampled to it.
-    #[arg(long, default_value_t = 16000)]
+    /// Sample rate of the model, 1000 to 192000 Hz; audio is resampled to it. With --init or
+    /// --resume the model's rate is kept, and another value is an error.
+    #[arg(long, default_value_t = 16000, value_parser = clap::value_parser!(u32).range(1000..=192_000))]
     pub sample_rate: u32,
-    /// Training crop length in seconds (shorter clips are padded).
-    #[arg(long, default_value_t = 2.0)]
+    /// Training crop length in seconds, up to 60 (shorter clips are padded). With --init the
+    /// source model's crop unless given.
+    #[arg(long, default_value_t = 2.0, value_parser = |s: &str| float_in(s, 0.0, 60.0, Ends::OpenLow))]
     pub crop: f32,
     /// Padding of clips shorter than the crop: zeros (random offset in training, centred for
     /// validation) or repeat.
     #[arg(long, value_enum, default_value = "zeros")]
     pub pad: PadArg,
     /// Architecture as a JSON file (fields of the default model: sample_rate, filters, taps,
-    /// hop, fmin, fmax, crop_seconds, channels, convs_per_block, dropout, classes).
-    #[arg(long)]
+    /// hop, fmin, fmax, crop_seconds, channels, convs_per_block, dropout, classes); an explicit
+    /// --sample-rate or --crop replaces the file's.
+    #[arg(long, conflicts_with = "resume")]
     pub config: Option<PathBuf>,
-    /// Start from a trained model (transfer learning); a head of another size is re-initialised.
-    #[arg(long)]
+    /// Start from a trained model (transfer learning): its architecture and sample rate; a
+    /// head of another size is re-initialised.
+    #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
-    /// Dropout before the classifier (default: the model's, 0.2).
-    #[arg(long)]
+    /// Dropout before the classifier, in [0, 1) (default: the model's, 0.2).
+    #[arg(long, value_parser = |s: &str| float_in(s, 0.0, 1.0, Ends::OpenHigh))]
     pub dropout: Option<f32>,
-    /// Label smoothing amount.
-    #[arg(long, default_value_t = 0.0)]
+    /// Label smoothing amount, in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = |s: &str| float_in(s, 0.0, 1.0, Ends::OpenHigh))]
     pub label_smoothing: f32,
     /// Loss: `softmax` (one class per clip) or `sigmoid` (binary cross-entropy per class, for
     /// multi-label sets: a manifest `labels` column like `dog;siren`; mixing gives the union of
@@ -168,8 +257,8 @@ pub struct TrainArgs {
     /// a spec of items such as `shift=0.1,noise=white+pink:10:30,gain=-6:6,eq=100:6000,
     /// reverb=0.1:0.6,background=5:20,mixup=0.4,speed=0.9:1.1,mask=1:0.1,polarity=0.5,p=0.5`,
     /// or a JSON file (`wavnet augment` prints the default as a starting point).
-    #[arg(long, default_value = "default")]
-    pub augment: String,
+    #[arg(long, default_value = "default", value_parser = parse_augment)]
+    pub augment: AugmentConfig,
     /// SpecAugment-style filter masking, off by default: `P:MASKS:WIDTH` (e.g. `0.5:2:8`). In
     /// each training step, each example is masked with probability P: 1 to MASKS bands of 1 to
     /// WIDTH adjacent filters (uniform widths and starts) are zeroed in the normalised
@@ -179,17 +268,18 @@ pub struct TrainArgs {
     /// Sample batches class-balanced instead of uniformly.
     #[arg(long)]
     pub balanced: bool,
-    /// Continue a killed run from OUT/last.safetensors.
+    /// Continue a killed run from OUT/last.safetensors, with its settings (--lr, --batch,
+    /// --seed, ... given again replace them, with a warning).
     #[arg(long)]
     pub resume: bool,
     /// Check every file before training and stop if any is unusable.
     #[arg(long)]
     pub strict: bool,
     /// Read the loss back every N steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = count(1_000_000))]
     pub log_every: usize,
-    /// Memory for the decoded-audio cache, MiB.
-    #[arg(long, default_value_t = 1024)]
+    /// Memory for the decoded-audio cache, MiB (0 to 1048576).
+    #[arg(long, default_value_t = 1024, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1 << 20))]
     pub cache_mb: usize,
     /// Also cache decoded audio on disk in this folder.
     #[arg(long)]
@@ -198,13 +288,16 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Stop after this many epochs as if killed (tests `--resume`).
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, value_parser = count(1_000_000))]
     pub stop_after: Option<usize>,
     /// How a clip is scored: 0 = the mean of every window of the crop length over the whole
     /// clip at half-crop hops, the last ending at the clip's end; N = the mean of N evenly spaced
     /// crops (1 = the centre crop). Clips shorter than the crop are centred in zeros.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1000))]
     pub eval_crops: usize,
+    /// The options given on the command line (argument ids), filled by [`Cli::parse_args`].
+    #[arg(skip)]
+    pub given: BTreeSet<String>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -224,11 +317,12 @@ pub struct TagArgs {
     /// Files or folders to tag.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Model file (.safetensors) from `wavnet train`.
+    /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors).
     #[arg(long)]
     pub model: PathBuf,
-    /// Labels per file: the best k of the whole file, whatever the thresholds.
-    #[arg(long, short = 'k', default_value_t = 3)]
+    /// Labels per file: the best k of the whole file, whatever the thresholds (1 to 1000; at most
+    /// the model's classes are printed).
+    #[arg(long, short = 'k', default_value_t = 3, value_parser = count(1000))]
     pub top_k: usize,
     /// Without --output-dir: write the one output (CSV or JSON lines) here instead of stdout.
     #[arg(long, short, conflicts_with = "output_dir")]
@@ -246,7 +340,7 @@ pub struct TagArgs {
     pub format: Vec<crate::tag::Format>,
     /// Segments: consecutive windows whose probability of a label reaches this are merged
     /// into one (start, end, label, confidence).
-    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    #[arg(long, default_value_t = 0.5, value_name = "P", value_parser = |s: &str| float_in(s, 0.0, 1.0, Ends::Closed))]
     pub min_confidence: f32,
     /// Per-label thresholds overriding --min-confidence: a CSV file of `label,threshold` rows.
     #[arg(long, value_name = "FILE")]
@@ -260,42 +354,52 @@ pub struct TagArgs {
     #[arg(long, value_name = "I/N", value_parser = crate::tag::parse_shard)]
     pub shard: Option<(usize, usize)>,
     /// Stop after this many files as if killed (tests `--resume`).
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, value_parser = count(u64::MAX))]
     pub stop_after: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceKind,
-    /// Windows per forward pass.
-    #[arg(long, default_value_t = 16)]
+    /// Windows per forward pass (1 to 4096).
+    #[arg(long, default_value_t = 16, value_parser = count(MAX_BATCH))]
     pub batch: usize,
-    /// Window length in seconds (default: the model's training crop).
-    #[arg(long, value_name = "S")]
+    /// Window length in seconds, up to 60 (default: the model's training crop).
+    #[arg(long, value_name = "S", value_parser = |s: &str| float_in(s, 0.0, 60.0, Ends::OpenLow))]
     pub window: Option<f32>,
-    /// Hop between windows in seconds (default: half the window).
-    #[arg(long, value_name = "S")]
+    /// Hop between windows in seconds, up to 60 (default: half the window).
+    #[arg(long, value_name = "S", value_parser = |s: &str| float_in(s, 0.0, 60.0, Ends::OpenLow))]
     pub hop: Option<f32>,
     /// Clip scores: 0 = the mean of every window (as `eval`); N = the mean of N evenly spaced
     /// crops of the whole file (read into memory), as `eval --eval-crops N`.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1000))]
     pub eval_crops: usize,
 }
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
+    /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors).
     #[arg(long)]
     pub model: PathBuf,
+    /// Labelled clips to score: a class-per-folder directory, a CSV manifest or an FSDKaggle2018
+    /// folder. Rows whose label the model does not know are skipped (counted per label).
     #[arg(long)]
     pub data: PathBuf,
     #[command(flatten)]
-    pub data_opts: DataArgs,
+    pub layout: LayoutArgs,
     /// Score the rows whose `split` column has this value.
-    #[arg(long, conflicts_with = "fold")]
+    #[arg(long, conflicts_with_all = ["fold", "val_fraction"])]
     pub split: Option<String>,
     /// Score the rows of this fold.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "val_fraction")]
     pub fold: Option<u32>,
+    /// Score the clips `wavnet train --val-fraction F --seed S` held out (same F, --seed, data).
+    #[arg(long, value_name = "F", value_parser = |s: &str| f64_in(s, 0.0, 1.0, Ends::Open))]
+    pub val_fraction: Option<f64>,
+    /// The training run's --seed, for --val-fraction.
+    #[arg(long, default_value_t = 0, requires = "val_fraction")]
+    pub seed: u64,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceKind,
-    #[arg(long, default_value_t = 32)]
+    /// Clips per forward pass (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = count(MAX_BATCH))]
     pub batch: usize,
     /// Print JSON instead of a report.
     #[arg(long)]
@@ -303,7 +407,7 @@ pub struct EvalArgs {
     /// How a clip is scored: 0 = the mean of every window of the crop length over the whole
     /// clip at half-crop hops, the last ending at the clip's end; N = the mean of N evenly spaced
     /// crops (1 = the centre crop). Clips shorter than the crop are centred in zeros.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1000))]
     pub eval_crops: usize,
     /// Also write DIR/report.html (self-contained) and its figures as SVG files: confusion
     /// matrix, per-class precision/recall, the Gabor filters' frequency responses against their
@@ -313,16 +417,26 @@ pub struct EvalArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Describe this model file (.safetensors) instead of the devices: labels, sample rate,
+    /// crop, parameter count and the training summary stored in it.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Devices to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,gpu")]
     pub device: Vec<DeviceKind>,
-    #[arg(long, default_value_t = 32)]
+    /// Examples per step (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = count(MAX_BATCH))]
     pub batch: usize,
-    /// Seconds of audio per example.
-    #[arg(long, default_value_t = 2.0)]
+    /// Seconds of audio per example, up to 60.
+    #[arg(long, default_value_t = 2.0, value_parser = |s: &str| float_in(s, 0.0, 60.0, Ends::OpenLow))]
     pub seconds: f32,
-    #[arg(long, default_value_t = 10)]
+    /// Timed steps (1 to 100000).
+    #[arg(long, default_value_t = 10, value_parser = count(100_000))]
     pub steps: usize,
     /// The PyTorch twin to run beside (needs `pip install torch`).
     #[arg(long)]
@@ -334,13 +448,33 @@ fn parse_filter_mask(spec: &str) -> Result<FilterMaskConfig, String> {
 }
 
 /// `--augment`: a JSON file of settings if the path exists, else a spec (`none`, `default`, or
-/// items such as `shift=0.1,noise=white+pink:10:30,mixup=0.4`).
-fn augment_config(spec: &str) -> Result<AugmentConfig> {
-    if std::path::Path::new(spec).is_file() {
-        let text = std::fs::read_to_string(spec).with_context(|| format!("--augment {spec}: cannot read"))?;
-        return serde_json::from_str(&text).with_context(|| format!("--augment {spec}: not augmentation settings (see `wavnet augment`)"));
+/// items such as `shift=0.1,noise=white+pink:10:30,mixup=0.4`); either is range-checked.
+fn parse_augment(spec: &str) -> Result<AugmentConfig, String> {
+    let path = Path::new(spec);
+    let hint = "give a JSON file (`wavnet augment > aug.json` writes one to edit), `default`, `none`, or items such as shift=0.1,mixup=0.4";
+    let cfg = if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{spec}: cannot read: {e}"))?;
+        serde_json::from_str::<AugmentConfig>(&text)
+            .map_err(|e| format!("{spec}: not augmentation settings ({e}); `wavnet augment` prints the fields"))?
+    } else if path.is_dir() {
+        return Err(format!("{spec}: is a folder; {hint}"));
+    } else if !spec.contains('=') && !matches!(spec.trim(), "" | "none" | "default") {
+        return Err(format!("no such file '{spec}', and not an augmentation spec: {hint}"));
+    } else {
+        AugmentConfig::parse_spec(spec).map_err(|e| format!("{e}; {hint}"))?
+    };
+    cfg.validate().map_err(|e| format!("{spec}: {e}"))?;
+    Ok(cfg)
+}
+
+/// The validation part of a dataset the options name.
+fn selection(fold: Option<u32>, split: Option<String>, fraction: Option<f64>, seed: u64) -> Selection {
+    match (fold, split, fraction) {
+        (Some(k), _, _) => Selection::ValFold(k),
+        (None, Some(s), _) => Selection::ValSplit(s),
+        (None, None, Some(fraction)) => Selection::ValFraction { fraction, seed },
+        (None, None, None) => Selection::All,
     }
-    AugmentConfig::parse_spec(spec).map_err(|e| anyhow::anyhow!("--augment {spec}: {e} (or give a JSON file; `wavnet augment` prints one)"))
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -350,16 +484,15 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     match cli.command {
         Cmd::Train(a) => {
-            let selection = match (a.val_fold, &a.val_split) {
-                (Some(k), _) => Selection::ValFold(k),
-                (None, Some(s)) => Selection::ValSplit(s.clone()),
-                (None, None) => Selection::All,
-            };
+            let mut dataset = a.layout.options();
+            dataset.verified_only = a.fsd.verified_only;
+            dataset.unverified_weight = a.fsd.unverified_weight;
             let o = crate::train::TrainOptions {
                 data: a.data,
                 out: a.out,
-                dataset: a.data_opts.options(),
-                selection,
+                force: a.force,
+                dataset,
+                selection: selection(a.val_fold, a.val_split, a.val_fraction, a.seed),
                 epochs: a.epochs,
                 batch: a.batch,
                 lr: a.lr,
@@ -376,7 +509,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     LossArg::Softmax => crate::model::Loss::Softmax,
                     LossArg::Sigmoid => crate::model::Loss::Sigmoid,
                 }),
-                augment: augment_config(&a.augment)?,
+                augment: a.augment,
                 filter_mask: a.filter_mask,
                 balanced: a.balanced,
                 pad: match a.pad {
@@ -391,11 +524,23 @@ pub fn run(cli: Cli) -> Result<i32> {
                 quiet: a.quiet,
                 stop_after: a.stop_after,
                 eval_crops: a.eval_crops,
+                given: a.given,
             };
             AnyDevice::open(a.device)?.run(crate::train::TrainTask(o))?;
             Ok(0)
         }
         Cmd::Tag(a) => {
+            // Nothing to tag is a mistake to report before the model loads or --output is written.
+            let (files, failed) = crate::tag::collect_inputs(&a.inputs);
+            if files.is_empty() && failed.is_empty() {
+                let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
+                eprintln!(
+                    "error: {}: no audio files found (folders are searched recursively for .{}): pass audio files or a folder holding them",
+                    names.join(", "),
+                    crate::data::audio::AUDIO_EXTENSIONS.join(", .")
+                );
+                return Ok(1);
+            }
             let o = crate::tag::TagOptions {
                 window: a.window,
                 hop: a.hop,
@@ -422,9 +567,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             let o = crate::tag::EvalOptions {
                 model: a.model,
                 data: a.data,
-                dataset: a.data_opts.options(),
-                split: a.split,
-                fold: a.fold,
+                dataset: a.layout.options(),
+                selection: selection(a.fold, a.split, a.val_fraction, a.seed),
                 batch: a.batch,
                 json: a.json,
                 eval_crops: a.eval_crops,
@@ -433,7 +577,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             AnyDevice::open(a.device)?.run(crate::tag::EvalTask(o))?;
             Ok(0)
         }
-        Cmd::Info => {
+        Cmd::Info(InfoArgs { model: Some(path) }) => {
+            let f = crate::io::load_model(&path)?;
+            write!(std::io::stdout(), "{}", crate::io::describe_model(&path, &f))?;
+            Ok(0)
+        }
+        Cmd::Info(InfoArgs { model: None }) => {
             println!("wavnet {}", env!("CARGO_PKG_VERSION"));
             let adapters = crate::gpu::list_adapters();
             if adapters.is_empty() {
@@ -447,10 +596,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             if !adapters.is_empty() && adapters.iter().all(|a| a.is_software) {
                 println!("(only software GPU adapters: the cpu device is faster; --device gpu uses the adapter anyway)");
             }
+            println!("(`wavnet info --model FILE` describes a model file)");
             Ok(0)
         }
         Cmd::Augment { which } => {
-            writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&augment_config(&which)?)?)?;
+            let cfg = parse_augment(&which).map_err(anyhow::Error::msg)?;
+            writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&cfg)?)?;
             Ok(0)
         }
         Cmd::Bench(a) => {
@@ -468,9 +619,29 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn float_ranges_reject_out_of_range_and_non_finite_values() {
+        assert_eq!(float_in("0.5", 0.0, 1.0, Ends::Open), Ok(0.5));
+        assert_eq!(float_in("0", 0.0, 1.0, Ends::Closed), Ok(0.0));
+        for (bad, ends) in [("0", Ends::Open), ("1", Ends::OpenHigh), ("0", Ends::OpenLow), ("1.5", Ends::Closed), ("nan", Ends::Closed), ("inf", Ends::Closed)] {
+            let e = float_in(bad, 0.0, 1.0, ends).unwrap_err();
+            assert!(e.contains("is not in"), "{bad}: {e}");
+        }
+        assert!(float_in("x", 0.0, 1.0, Ends::Closed).unwrap_err().contains("'x' is not a number"));
+    }
+
+    #[test]
+    fn only_options_typed_on_the_command_line_count_as_given() {
+        let cli = Cli::parse_args(["wavnet", "train", "--data", "d", "--out", "o", "--lr", "1e-3", "--crop=1"]).unwrap();
+        let Cmd::Train(a) = cli.command else { panic!("train") };
+        assert!(a.given.contains("lr") && a.given.contains("crop") && a.given.contains("data"));
+        assert!(!a.given.contains("sample_rate") && !a.given.contains("batch"), "defaults are not given: {:?}", a.given);
     }
 }

@@ -139,7 +139,7 @@ mod tests {
         assert_eq!((a.epochs, a.val_fold, a.balanced), (7, Some(4), true));
         assert_eq!(a.lr, 1e-3);
         assert_eq!(a.data, PathBuf::from("d.csv"));
-        assert_eq!(a.augment, "shift=0.1,mixup=0.4");
+        assert_eq!(a.augment, crate::data::AugmentConfig::parse_spec("shift=0.1,mixup=0.4").unwrap());
         assert_eq!(a.batch, 32, "flags the recipe leaves out keep their defaults");
     }
 
@@ -148,7 +148,7 @@ mod tests {
         let a = train(parse(R, &["--epochs", "3", "--out=elsewhere", "--augment", "none"]).unwrap());
         assert_eq!(a.epochs, 3);
         assert_eq!(a.out, PathBuf::from("elsewhere"));
-        assert_eq!(a.augment, "none");
+        assert_eq!(a.augment, crate::data::AugmentConfig::none());
         assert_eq!(a.val_fold, Some(4), "what is not typed still comes from the recipe");
     }
 

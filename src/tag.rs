@@ -494,8 +494,8 @@ pub struct EvalOptions {
     pub model: PathBuf,
     pub data: PathBuf,
     pub dataset: DatasetOptions,
-    pub split: Option<String>,
-    pub fold: Option<u32>,
+    /// The clips to score: the validation part of this selection (`All`: every clip).
+    pub selection: Selection,
     pub batch: usize,
     pub json: bool,
     /// How a clip is scored: 0 = every window at half the crop, N = N evenly spaced crops.
@@ -518,16 +518,27 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
     let mut dopts = o.dataset.clone();
     dopts.labels = Some(labels.clone());
     let ds = Dataset::open(&o.data, &dopts).with_context(|| format!("{}: cannot read the dataset", o.data.display()))?;
-    for p in &ds.skipped {
+    // Rows with labels the model does not know come last in `skipped`: one line per label.
+    let unknown: usize = ds.unknown_labels.values().sum();
+    for p in &ds.skipped[..ds.skipped.len() - unknown] {
         eprintln!("skipping {p}");
     }
-    let rows: Vec<usize> = match (&o.split, o.fold) {
-        (Some(s), _) => ds.select(&Selection::ValSplit(s.clone())).1,
-        (None, Some(k)) => ds.select(&Selection::ValFold(k)).1,
-        (None, None) => (0..ds.items.len()).collect(),
+    if unknown > 0 {
+        let per: Vec<String> = ds.unknown_labels.iter().map(|(l, n)| format!("'{l}' ({n})")).collect();
+        eprintln!("skipping {unknown} clip(s) whose label is not one of the model's {}: {}", labels.len(), per.join(", "));
+    }
+    let rows: Vec<usize> = match &o.selection {
+        Selection::All => (0..ds.items.len()).collect(),
+        sel => ds.split(sel).map_err(|e| anyhow::anyhow!("{}: {e}", o.data.display()))?.1,
     };
-    if rows.is_empty() {
-        anyhow::bail!("{}: no clips match the selection (check --split / --fold)", o.data.display());
+    if o.selection == Selection::All {
+        eprintln!(
+            "scoring all {} clips of {} (no --fold, --split or --val-fraction: clips the model was trained on are included)",
+            rows.len(),
+            o.data.display()
+        );
+    } else {
+        eprintln!("scoring the {} clips of {} in {}", rows.len(), o.data.display(), o.selection);
     }
     let ds = Arc::new(ds);
     let loader = Loader::new(
@@ -555,11 +566,7 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
     if let Some(dir) = &o.report {
         let file = crate::io::load_model(&o.model)?;
         let history: Vec<crate::train::EpochLog> = serde_json::from_value(file.summary["history"].clone()).unwrap_or_default();
-        let which = match (&o.split, o.fold) {
-            (Some(s), _) => format!("split {s}"),
-            (None, Some(k)) => format!("fold {k}"),
-            (None, None) => "every clip".into(),
-        };
+        let which = o.selection.to_string();
         let front = |n: &str| file.values.get(n).cloned().with_context(|| format!("{}: no `{n}` tensor", o.model.display()));
         let (mu, sigma) = (front("front.mu")?, front("front.sigma")?);
         let facts = vec![

@@ -1,8 +1,8 @@
 //! `wavnet train`: the training loop, written once against `Device`. AdamW with a linear
 //! warm-up then cosine decay, per-epoch validation (loss, accuracy, MAP@3), best and last model
 //! files, and `--resume` from the last completed epoch with nothing lost.
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::backend::DeviceTask;
 use crate::data::{AugmentConfig, Dataset, DatasetOptions, Loader, LoaderConfig, PadMode, Problem, Selection};
 use crate::device::{hash_u32, Device};
-use crate::io::{load_model, save_model};
 use crate::infer::{predict, ClipPolicy};
+use crate::io::{load_model, save_model, ModelFile};
 use crate::metrics::Scores;
 use crate::model::{init_tensors, Config, Loss, Model};
 use crate::specaug::{filter_masks, FilterMaskConfig};
@@ -23,6 +23,8 @@ use crate::specaug::{filter_masks, FilterMaskConfig};
 pub struct TrainOptions {
     pub data: PathBuf,
     pub out: PathBuf,
+    /// Overwrite the model files of an earlier run in `out` (else that is an error).
+    pub force: bool,
     pub dataset: DatasetOptions,
     pub selection: Selection,
     pub epochs: usize,
@@ -59,6 +61,9 @@ pub struct TrainOptions {
     /// How validation scores a clip: 0 = every window over the whole clip at half the crop,
     /// N = N evenly spaced crops (see `crate::infer::ClipPolicy`).
     pub eval_crops: usize,
+    /// Options given explicitly (clap argument ids such as `lr`, `sample_rate`); the others
+    /// are defaults, which `--resume` replaces with the checkpoint's settings.
+    pub given: BTreeSet<String>,
 }
 
 /// What one epoch measured.
@@ -123,15 +128,36 @@ fn say(quiet: bool, msg: impl AsRef<str>) {
 /// Label list and config of the run: from a checkpoint (resume), a model to start from, a
 /// config file, or the default model.
 fn run_config(o: &TrainOptions, labels: &[String]) -> Result<Config> {
+    let given = |id: &str| o.given.contains(id);
     let mut cfg = if let Some(p) = &o.config {
         let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the config", p.display()))?;
         let mut c: Config = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a model config (see `wavnet train --help` for the fields)", p.display()))?;
         c.classes = labels.len();
+        if given("sample_rate") {
+            c = c.with_rate(o.sample_rate);
+        }
+        if given("crop") {
+            c.crop_seconds = o.crop_seconds;
+        }
         c
     } else if let Some(p) = &o.init {
         let mut c = load_model(p)?.cfg;
         c.classes = labels.len();
+        if given("sample_rate") && o.sample_rate != c.sample_rate {
+            bail!(
+                "--sample-rate {}: {} was trained at {} Hz and --init keeps its filterbank and rate: drop --sample-rate (or pass {})",
+                o.sample_rate,
+                p.display(),
+                c.sample_rate,
+                c.sample_rate
+            );
+        }
+        if given("crop") {
+            c.crop_seconds = o.crop_seconds;
+        } else {
+            say(o.quiet, format!("--init: training at {} Hz with the crop of {} ({} s; --crop changes it)", c.sample_rate, p.display(), c.crop_seconds));
+        }
         c
     } else {
         let mut c = Config::wavnet_s(o.sample_rate, labels.len());
@@ -173,9 +199,17 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     if let Some(fm) = &o.filter_mask {
         fm.validate().map_err(|e| anyhow::anyhow!("--filter-mask: {e}"))?;
     }
-    std::fs::create_dir_all(&o.out).with_context(|| format!("{}: cannot create the output folder", o.out.display()))?;
     let ckpt_path = o.out.join("last.safetensors");
     let best_path = o.out.join("best.safetensors");
+    if !o.resume && !o.force {
+        if let Some(p) = [&best_path, &ckpt_path].into_iter().find(|p| p.exists()) {
+            bail!(
+                "{}: holds an earlier run ({} exists): pass --resume to continue it, --force to overwrite it, or another --out",
+                o.out.display(),
+                p.display()
+            );
+        }
+    }
     let resume = if o.resume {
         if !ckpt_path.exists() {
             bail!("{}: no checkpoint to resume from (run without --resume to start)", ckpt_path.display());
@@ -183,6 +217,14 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         Some(load_model(&ckpt_path)?)
     } else {
         None
+    };
+    let settled;
+    let o = match &resume {
+        Some(r) => {
+            settled = settle_resume(o, r, &ckpt_path)?;
+            &settled
+        }
+        None => o,
     };
 
     let mut dopts = o.dataset.clone();
@@ -196,12 +238,24 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     for p in &ds.skipped {
         say(o.quiet, format!("skipping {p}"));
     }
-    let (train_idx, val_idx) = ds.select(&o.selection);
+    let (train_idx, val_idx) =
+        ds.split(&o.selection).map_err(|e| anyhow::anyhow!("{}: {}: {e}", o.data.display(), selection_flag(&o.selection)))?;
     if train_idx.is_empty() {
-        bail!("{}: the selection leaves no training clips (check --val-fold / --val-split)", o.data.display());
+        bail!(
+            "{}: {} leaves no training clips: every clip is in {}; pick another",
+            o.data.display(),
+            selection_flag(&o.selection),
+            o.selection
+        );
     }
     if train_idx.len() < o.batch {
         bail!("{} training clips is fewer than one batch of {}: lower --batch", train_idx.len(), o.batch);
+    }
+    if o.selection == Selection::All {
+        say(
+            o.quiet,
+            "no validation set: best.safetensors will be the last epoch (hold clips out with --val-fraction, --val-fold or --val-split to select on validation)",
+        );
     }
     let labels = ds.labels.clone();
     let cfg = match &resume {
@@ -209,6 +263,16 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         None => run_config(o, &labels)?,
     };
     let crop = cfg.crop();
+    const MAX_BATCH_SAMPLES: usize = 1 << 27;
+    if o.batch * crop > MAX_BATCH_SAMPLES {
+        bail!(
+            "--batch {} x crop {} s at {} Hz is {} samples per step, more than {MAX_BATCH_SAMPLES}: lower --batch or --crop",
+            o.batch,
+            cfg.crop_seconds,
+            cfg.sample_rate,
+            o.batch * crop
+        );
+    }
     let policy = ClipPolicy::from_eval_crops(o.eval_crops, ClipPolicy::default_hop(crop));
     let (values, reinit) = match &resume {
         Some(r) => (r.values.clone(), vec![]),
@@ -259,6 +323,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             bail!("--strict: {} unusable file(s), nothing trained:\n{}", list.len(), list.join("\n"));
         }
     }
+    std::fs::create_dir_all(&o.out).with_context(|| format!("{}: cannot create the output folder", o.out.display()))?;
 
     say(
         o.quiet,
@@ -289,8 +354,13 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         "batch": o.batch,
         "lr": o.lr,
         "weight_decay": o.weight_decay,
+        "warmup": o.warmup,
         "epochs": o.epochs,
         "seed": o.seed,
+        "selection": o.selection,
+        "label_smoothing": o.label_smoothing,
+        "augment": o.augment,
+        "balanced": o.balanced,
         "filter_mask": o.filter_mask,
         "eval_crops": o.eval_crops,
         "loss": cfg.loss,
@@ -442,18 +512,129 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     };
     crate::html_report::write_report(&o.out, &report).context("writing the report")?;
     say(o.quiet, format!("report: {}", o.out.join("report.html").display()));
-    let stats = loader.cache_stats();
-    say(o.quiet, format!("decoded-audio cache: {stats:?}"));
+    let c = loader.cache_stats();
     say(
         o.quiet,
         format!(
-            "done in {:.1} s: best model {}, last {}",
-            started.elapsed().as_secs_f64(),
+            "decoded-audio cache: {} clips, {:.1} MB in memory; {} hits, {} decoded, {} read from the disk cache",
+            c.clips,
+            c.bytes as f64 / 1e6,
+            c.hits,
+            c.misses,
+            c.disk_hits
+        ),
+    );
+    say(o.quiet, final_summary(&history, started.elapsed().as_secs_f64(), &best_path, &ckpt_path));
+    Ok(())
+}
+
+/// The flag that chose a validation selection, with its value.
+fn selection_flag(sel: &Selection) -> String {
+    match sel {
+        Selection::All => "no validation option".into(),
+        Selection::ValFold(k) => format!("--val-fold {k}"),
+        Selection::ValSplit(s) => format!("--val-split {s}"),
+        Selection::ValFraction { fraction, .. } => format!("--val-fraction {fraction}"),
+    }
+}
+
+/// The epoch `best.safetensors` holds: the best validation accuracy, ties by MAP@3, earliest
+/// first (as the loop selects it); without validation the last epoch.
+pub fn best_epoch(history: &[EpochLog]) -> Option<&EpochLog> {
+    let key = |l: &EpochLog| (l.val_accuracy.unwrap_or(0.0), l.val_map3.unwrap_or(l.epoch as f64));
+    history.iter().fold(None, |best: Option<&EpochLog>, l| match best {
+        Some(b) if key(l) <= key(b) => Some(b),
+        _ => Some(l),
+    })
+}
+
+/// The last line of `wavnet train`: the best epoch, its scores, and where the files are.
+fn final_summary(history: &[EpochLog], seconds: f64, best_path: &Path, ckpt_path: &Path) -> String {
+    let last = history.last().map_or(0, |l| l.epoch);
+    match best_epoch(history) {
+        Some(b) if b.val_accuracy.is_some() => format!(
+            "done in {seconds:.1} s: best epoch {} of {last} (val acc {:.2} %, MAP@3 {:.4}, val loss {:.4}) in {}; epoch {last} with the optimizer state (for --resume) in {}",
+            b.epoch,
+            100.0 * b.val_accuracy.unwrap_or(0.0),
+            b.val_map3.unwrap_or(0.0),
+            b.val_loss.unwrap_or(0.0),
             best_path.display(),
             ckpt_path.display()
         ),
-    );
-    Ok(())
+        _ => format!(
+            "done in {seconds:.1} s: no validation set, so {} is the last epoch ({last}); with the optimizer state (for --resume) in {}",
+            best_path.display(),
+            ckpt_path.display()
+        ),
+    }
+}
+
+/// `--resume`: the checkpoint's settings replace every option not given again; one given again
+/// with another value is used, with a one-line warning. Options that fix the architecture
+/// (`--sample-rate`, `--crop`, `--dropout`) must match the checkpoint.
+fn settle_resume(o: &TrainOptions, ckpt: &ModelFile, path: &Path) -> Result<TrainOptions> {
+    let mut o = o.clone();
+    let given_ids = o.given.clone();
+    let given = |id: &str| given_ids.contains(id);
+    let cfg = &ckpt.cfg;
+    let fixed = |flag: &str, asked: String, has: String| {
+        anyhow::anyhow!(
+            "{flag} {asked}: the checkpoint {} has {has} and --resume keeps it: drop {flag}, or start a new run (another --out, or --force)",
+            path.display()
+        )
+    };
+    if given("sample_rate") && o.sample_rate != cfg.sample_rate {
+        return Err(fixed("--sample-rate", o.sample_rate.to_string(), format!("{} Hz", cfg.sample_rate)));
+    }
+    if given("crop") && o.crop_seconds != cfg.crop_seconds {
+        return Err(fixed("--crop", o.crop_seconds.to_string(), format!("a {} s crop", cfg.crop_seconds)));
+    }
+    if let Some(d) = o.dropout.filter(|d| *d != cfg.dropout) {
+        return Err(fixed("--dropout", d.to_string(), format!("dropout {}", cfg.dropout)));
+    }
+    let stored = &ckpt.summary;
+    let mut changed = Vec::new();
+    let given_sel = ["val_fold", "val_split", "val_fraction"].iter().any(|id| given(id));
+    settle(&mut o.lr, "lr", given("lr"), stored, &mut changed);
+    settle(&mut o.batch, "batch", given("batch"), stored, &mut changed);
+    settle(&mut o.weight_decay, "weight_decay", given("weight_decay"), stored, &mut changed);
+    settle(&mut o.warmup, "warmup", given("warmup"), stored, &mut changed);
+    settle(&mut o.epochs, "epochs", given("epochs"), stored, &mut changed);
+    settle(&mut o.seed, "seed", given("seed"), stored, &mut changed);
+    settle(&mut o.label_smoothing, "label_smoothing", given("label_smoothing"), stored, &mut changed);
+    settle(&mut o.augment, "augment", given("augment"), stored, &mut changed);
+    settle(&mut o.balanced, "balanced", given("balanced"), stored, &mut changed);
+    settle(&mut o.filter_mask, "filter_mask", given("filter_mask"), stored, &mut changed);
+    settle(&mut o.eval_crops, "eval_crops", given("eval_crops"), stored, &mut changed);
+    settle(&mut o.selection, "selection", given_sel, stored, &mut changed);
+    if !changed.is_empty() {
+        say(
+            o.quiet,
+            format!("warning: --resume uses these as given, not the checkpoint's (the run will differ from an uninterrupted one): {}", changed.join(", ")),
+        );
+    }
+    Ok(o)
+}
+
+/// One setting on `--resume`: the checkpoint's value (`key` of its summary) unless `given`;
+/// a given value that differs is kept and noted in `changed`. Checkpoints from before a key
+/// was stored keep the option as it is.
+fn settle<T: serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug>(
+    mine: &mut T, key: &str, given: bool, stored: &serde_json::Value, changed: &mut Vec<String>,
+) {
+    let Some(v) = stored.get(key) else { return };
+    let Ok(theirs) = serde_json::from_value::<T>(v.clone()) else { return };
+    if !given {
+        *mine = theirs;
+        return;
+    }
+    let ours = serde_json::to_value(&*mine).unwrap_or_default();
+    if ours != *v {
+        // Numbers as Rust prints them (0.002, not the f64 widening of an f32); the rest as JSON.
+        let show = |j: &serde_json::Value, t: &T| if j.is_number() { format!("{t:?}") } else { j.to_string() };
+        let flag = if key == "selection" { "the validation selection".to_string() } else { format!("--{}", key.replace('_', "-")) };
+        changed.push(format!("{flag} {} (checkpoint: {})", show(&ours, mine), show(v, &theirs)));
+    }
 }
 
 /// Label smoothing. Softmax: each row becomes (1 - a) y + a * sum(y) / K (the row sum, its
