@@ -530,7 +530,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Tag(a) => {
-            // Nothing to tag is a mistake to report before the model loads or --output is written.
+            // A bad model file, then nothing to tag: mistakes to report before --output is written.
+            crate::io::load_model(&a.model)?;
             let (files, failed) = crate::tag::collect_inputs(&a.inputs);
             if files.is_empty() && failed.is_empty() {
                 let names: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
