@@ -398,6 +398,8 @@ fn main() {
         ("noise", d.noise.is_some(), AugmentConfig { noise: d.noise.clone(), ..none.clone() }),
         ("background", d.background.is_some(), AugmentConfig { background: d.background.clone(), ..none.clone() }),
         ("mixup", d.mixup.is_some(), AugmentConfig { mixup: d.mixup.clone(), ..none.clone() }),
+        ("bc", d.bc.is_some(), AugmentConfig { bc: d.bc.clone(), ..none.clone() }),
+        ("trim", d.trim, AugmentConfig { trim: d.trim, ..none.clone() }),
         ("speed", d.speed.is_some(), AugmentConfig { speed: d.speed.clone(), ..none.clone() }),
         ("time_mask", d.time_mask.is_some(), AugmentConfig { time_mask: d.time_mask.clone(), ..none.clone() }),
         ("eq", d.eq.is_some(), AugmentConfig { eq: d.eq.clone(), ..none.clone() }),

@@ -1095,4 +1095,127 @@ fn union_targets_takes_the_elementwise_maximum_of_mixed_rows_only() {
     assert_eq!(&y[..3], &[1.0, 1.0, 0.0]);
     assert_eq!(&y[3..6], &[9.0, 9.0, 9.0], "a row left alone is untouched");
     assert_eq!(&y[6..], &[1.0, 0.5, 1.0]);
+// ---------------------------------------------------------------------------------------------
+// Between-class learning and crops that hold sound
+
+#[test]
+fn bc_coefficient_matches_the_paper() {
+    // Equal gains: p = r (the sounds are heard in the ratio of the target).
+    for r in [0.1f32, 0.25, 0.5, 0.9] {
+        assert!((aug::bc_coefficient(-20.0, -20.0, r) - r).abs() < 1e-6, "r {r}");
+    }
+    // Hand-computed: g1 = -10 dB, g2 = -30 dB, r = 0.5: p = 1 / (1 + 10^(20/20)) = 1/11.
+    assert!((aug::bc_coefficient(-10.0, -30.0, 0.5) - 1.0 / 11.0).abs() < 1e-6);
+    // g1 = -30, g2 = -10, r = 0.25: p = 1 / (1 + 10^-1 · 3) = 1/1.3.
+    assert!((aug::bc_coefficient(-30.0, -10.0, 0.25) - 1.0 / 1.3).abs() < 1e-6);
+    assert_eq!(aug::bc_coefficient(0.0, 0.0, 0.0), 0.0);
+    assert_eq!(aug::bc_coefficient(0.0, 0.0, 1.0), 1.0);
+    // The mix is (p·x1 + (1−p)·x2) / sqrt(p² + (1−p)²).
+    let (a, b) = ([1.0f32, 0.0, 2.0], [0.0f32, 1.0, -1.0]);
+    let mut out = [0f32; 3];
+    aug::bc_mix(&mut out, &a, &b, 0.25);
+    let n = (0.25f32 * 0.25 + 0.75 * 0.75).sqrt();
+    for i in 0..3 {
+        assert!((out[i] - (0.25 * a[i] + 0.75 * b[i]) / n).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn bc_gain_is_the_loudest_frame_power() {
+    let sr = 16000;
+    // Silence with one loud 100 ms burst of amplitude 0.5 (power 0.25 → -6.02 dB).
+    let mut x = vec![0f32; sr as usize];
+    for v in x[8000..9600].iter_mut() {
+        *v = 0.5;
+    }
+    assert!((aug::bc_gain_db(&x, sr) - 10.0 * 0.25f32.log10()).abs() < 0.01);
+    assert!((aug::bc_gain_db(&vec![0f32; 1000], sr) + 80.0).abs() < 1e-3, "silence floors at -80 dB");
+}
+
+#[test]
+fn between_class_mixes_other_classes_with_ratio_targets() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (rows, len, k, sr) = (8, 800, 3, 8000);
+    // Row r: a constant r + 1 (distinct gains); class r % 3.
+    let x0: Vec<f32> = (0..rows * len).map(|i| 0.01 * ((i / len) as f32 + 1.0)).collect();
+    let mut y0 = vec![0f32; rows * k];
+    for r in 0..rows {
+        y0[r * k + r % k] = 1.0;
+    }
+    let (mut x, mut y) = (x0.clone(), y0.clone());
+    let used = aug::between_class(&mut x, &mut y, rows, &mut rng, sr, 1.0);
+    let mut mixed = 0;
+    for (i, &(j, r)) in used.iter().enumerate() {
+        let (xi, xj) = (&x0[i * len..(i + 1) * len], &x0[j * len..(j + 1) * len]);
+        if j == i {
+            assert_eq!(&x[i * len..(i + 1) * len], xi);
+            continue;
+        }
+        mixed += 1;
+        assert_ne!(i % k, j % k, "row {i} mixed with {j} of its own class");
+        assert!((0.0..1.0).contains(&r));
+        for c in 0..k {
+            let want = r * y0[i * k + c] + (1.0 - r) * y0[j * k + c];
+            assert!((y[i * k + c] - want).abs() < 1e-6, "row {i} class {c}: {} vs {want}", y[i * k + c]);
+        }
+        let p = aug::bc_coefficient(aug::bc_gain_db(xi, sr), aug::bc_gain_db(xj, sr), r);
+        let n = (p * p + (1.0 - p) * (1.0 - p)).sqrt();
+        let want = (p * xi[0] + (1.0 - p) * xj[0]) / n;
+        assert!((x[i * len] - want).abs() < 1e-6);
+    }
+    assert_eq!(mixed, rows, "with p = 1 every row has a partner of another class");
+    // One class only: nothing to mix with.
+    let mut y1 = vec![0f32; rows * k];
+    for r in 0..rows {
+        y1[r * k] = 1.0;
+    }
+    let mut x1 = x0.clone();
+    let used = aug::between_class(&mut x1, &mut y1, rows, &mut rng, sr, 1.0);
+    assert!(used.iter().enumerate().all(|(i, &(j, _))| i == j));
+    assert_eq!(x1, x0);
+}
+
+#[test]
+fn trim_silence_cuts_padding_but_not_sound() {
+    let mut x = vec![0f32; 1000];
+    x.extend(sine(440.0, 8000, 0.5, 0.5));
+    x.extend(vec![1e-5f32; 3000]); // codec residue, -94 dB below the peak
+    let t = aug::trim_silence(&x);
+    assert!(t.len() <= 4000 && t.len() >= 3990, "kept {} samples", t.len());
+    assert!(t[0].abs() > 5e-4 && t[t.len() - 1].abs() > 5e-4);
+    let silent = vec![0f32; 100];
+    assert_eq!(aug::trim_silence(&silent).len(), 100);
+    let c = AugmentConfig::parse_spec("trim=1,bc=0.5").unwrap();
+    assert!(c.trim && c.bc == Some(aug::BcConfig { p: 0.5 }));
+}
+
+#[test]
+fn trimmed_training_crops_never_land_on_padding() {
+    // A clip of 2 s zero padding, 0.3 s of tone, 2 s zero padding; crops of 0.2 s.
+    let d = tempfile::tempdir().unwrap();
+    let mut x = vec![0f32; 16000];
+    x.extend(sine(500.0, 8000, 0.3, 0.5));
+    x.extend(vec![0f32; 16000]);
+    for c in ["a", "b"] {
+        std::fs::create_dir_all(d.path().join(c)).unwrap();
+        for i in 0..4 {
+            write_wav(&d.path().join(format!("{c}/{i}.wav")), &x, 8000).unwrap();
+        }
+    }
+    let ds = Arc::new(Dataset::open(d.path(), &DatasetOptions::default()).unwrap());
+    let all: Vec<usize> = (0..ds.items.len()).collect();
+    let silent_crops = |trim: bool| {
+        let mut c = cfg(1, AugmentConfig { trim, ..AugmentConfig::none() });
+        c.crop = 1600;
+        let l = Loader::new(ds.clone(), c);
+        let mut silent = 0;
+        for e in 0..5 {
+            for b in l.train_epoch(&all, e) {
+                silent += b.x.chunks(1600).filter(|r| r.iter().all(|v| *v == 0.0)).count();
+            }
+        }
+        silent
+    };
+    assert_eq!(silent_crops(true), 0, "a trimmed crop held only padding");
+    assert!(silent_crops(false) > 10, "untrimmed crops should often be pure padding");
 }

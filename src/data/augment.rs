@@ -13,6 +13,10 @@
 //!   noise=COLOURS:LO:HI   add noise (COLOURS: white, pink, brown, joined with '+'), SNR dB in [LO, HI]
 //!   background=LO:HI      mix in another training clip at SNR dB in [LO, HI]
 //!   mixup=ALPHA           batch-level mixup, λ ~ Beta(ALPHA, ALPHA), soft targets
+//!   bc=P                  between-class learning: with probability P a clip is mixed with one of
+//!                         another class at a ratio r ~ U(0, 1), gain-aware; target r·y1 + (1−r)·y2
+//!   trim=1                crops that hold sound: leading/trailing digital silence is cut before
+//!                         the random crop, so a crop never lands on pure padding (trim=0: off)
 //!   speed=LO:HI           speed factor (resampling; pitch moves with it)
 //!   mask=N:F              up to N time masks, each up to F × length
 //!   eq=LO:HI              random biquad (band/low/high-pass or peaking), centre Hz in [LO, HI] (log-uniform)
@@ -76,6 +80,13 @@ pub struct MixupConfig {
     pub alpha: f32,
 }
 
+/// Between-class learning (Tokozume, Ushiku and Harada, ICLR 2018): each training clip is, with
+/// probability `p`, mixed with a clip of another class of the same batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BcConfig {
+    pub p: f32,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimeMaskConfig {
     pub p: f32,
@@ -118,6 +129,11 @@ pub struct AugmentConfig {
     /// Another training clip mixed in as background at SNR `range` dB.
     pub background: Option<ProbRange>,
     pub mixup: Option<MixupConfig>,
+    /// Between-class mixing (batch-level, gain-aware, soft targets).
+    pub bc: Option<BcConfig>,
+    /// Cut leading/trailing digital silence (below -60 dB of the clip's peak) before the random
+    /// crop, so that a training crop never lands on pure padding.
+    pub trim: bool,
     /// Speed factor range (resampling).
     pub speed: Option<ProbRange>,
     pub time_mask: Option<TimeMaskConfig>,
@@ -144,6 +160,8 @@ impl Default for AugmentConfig {
             }),
             background: None,
             mixup: Some(MixupConfig { p: 0.5, alpha: 0.4 }),
+            bc: None,
+            trim: false,
             speed: Some(ProbRange { p: 0.5, range: Range::new(0.9, 1.1) }),
             time_mask: Some(TimeMaskConfig { p: 0.5, max_masks: 1, max_fraction: 0.1 }),
             eq: None,
@@ -162,6 +180,8 @@ impl AugmentConfig {
             noise: None,
             background: None,
             mixup: None,
+            bc: None,
+            trim: false,
             speed: None,
             time_mask: None,
             eq: None,
@@ -293,6 +313,8 @@ impl AugmentConfig {
                 }
                 "background" | "bg" => c.background = Some(ProbRange { p, range: range(k, v)? }),
                 "mixup" => c.mixup = Some(MixupConfig { p: 1.0, alpha: num(k, v)? }),
+                "bc" => c.bc = Some(BcConfig { p: num(k, v)? }),
+                "trim" => c.trim = num(k, v)? != 0.0,
                 "speed" => c.speed = Some(ProbRange { p, range: range(k, v)? }),
                 "mask" => {
                     let (n, f) = v.split_once(':').ok_or_else(|| format!("mask={v}: expected N:FRACTION"))?;
@@ -301,7 +323,7 @@ impl AugmentConfig {
                 }
                 "eq" => c.eq = Some(EqConfig { p, freq_hz: range(k, v)?, q: Range::new(0.5, 2.0), gain_db: Range::new(-12.0, 12.0) }),
                 "reverb" => c.reverb = Some(ReverbConfig { p, rt60_s: range(k, v)?, wet: Range::new(0.1, 0.4) }),
-                o => return Err(format!("unknown augmentation '{o}' (known: gain, polarity, shift, noise, background, mixup, speed, mask, eq, reverb, p)")),
+                o => return Err(format!("unknown augmentation '{o}' (known: gain, polarity, shift, noise, background, mixup, bc, trim, speed, mask, eq, reverb, p)")),
             }
         }
         Ok(c)
@@ -747,6 +769,96 @@ pub fn union_targets(y: &mut [f32], y0: &[f32], pairs: &[(usize, f32)], k: usize
             }
         }
     }
+}
+
+/// The span of `x` that holds sound: leading and trailing samples at or below -60 dB of the
+/// clip's peak (digital silence, codec and resampler residue around zero padding) are cut.
+/// An all-zero clip is returned whole.
+pub fn trim_silence(x: &[f32]) -> &[f32] {
+    let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if peak <= 0.0 || !peak.is_finite() {
+        return x;
+    }
+    let thr = peak * 1e-3;
+    let start = x.iter().position(|v| v.abs() > thr).unwrap_or(0);
+    let end = x.iter().rposition(|v| v.abs() > thr).map_or(x.len(), |e| e + 1);
+    &x[start..end]
+}
+
+/// The gain of a clip for between-class mixing, in dB: the loudest frame's mean power
+/// (frames of 46 ms, hop 23 ms: the BC paper's 2048/1024 samples at 44.1 kHz), floored at -80 dB.
+/// The paper optionally A-weights the power; this is its plain `RMSE` mode.
+pub fn bc_gain_db(x: &[f32], sr: u32) -> f32 {
+    let n = ((0.0464 * sr as f64).round() as usize).clamp(1, x.len().max(1));
+    let hop = (n / 2).max(1);
+    let mut best = 1e-8f64; // -80 dB
+    let mut i = 0;
+    while i < x.len() {
+        let f = &x[i..(i + n).min(x.len())];
+        best = best.max(power(f));
+        if i + n >= x.len() {
+            break;
+        }
+        i += hop;
+    }
+    (10.0 * best.log10()) as f32
+}
+
+/// The mixing coefficient of between-class learning: with ratio `r` (the target is
+/// r·y1 + (1−r)·y2) and gains `g1`, `g2` in dB, p = 1 / (1 + 10^((g1−g2)/20)·(1−r)/r), so that
+/// the two sounds are heard in the ratio r : (1−r) whatever their loudness.
+pub fn bc_coefficient(g1: f32, g2: f32, r: f32) -> f32 {
+    if r <= 0.0 {
+        return 0.0;
+    }
+    if r >= 1.0 {
+        return 1.0;
+    }
+    1.0 / (1.0 + 10f32.powf((g1 - g2) / 20.0) * (1.0 - r) / r)
+}
+
+/// One between-class mix: (p·x1 + (1−p)·x2) / sqrt(p² + (1−p)²), the denominator keeping the
+/// power of two incoherent sounds.
+pub fn bc_mix(out: &mut [f32], x1: &[f32], x2: &[f32], p: f32) {
+    let norm = (p * p + (1.0 - p) * (1.0 - p)).sqrt();
+    for ((o, a), b) in out.iter_mut().zip(x1).zip(x2) {
+        *o = (p * a + (1.0 - p) * b) / norm;
+    }
+}
+
+/// Batch between-class learning over `rows` rows of `x` (rows × len) and soft targets `y`
+/// (rows × k): with probability `p` row i is mixed with the first row, in a random order, whose
+/// target differs from its own, at a ratio r ~ U(0, 1): x_i = bc_mix(x_i, x_j, p(g_i, g_j, r)),
+/// y_i = r·y_i + (1−r)·y_j. Rows with no partner of another class stay as they are.
+/// Returns the (partner, r) used per row ((i, 1) for an unmixed row).
+pub fn between_class(x: &mut [f32], y: &mut [f32], rows: usize, rng: &mut impl Rng, sr: u32, p: f32) -> Vec<(usize, f32)> {
+    if rows == 0 {
+        return Vec::new();
+    }
+    let len = x.len() / rows;
+    let k = y.len() / rows;
+    let x0 = x.to_vec();
+    let y0 = y.to_vec();
+    let gains: Vec<f32> = (0..rows).map(|i| bc_gain_db(&x0[i * len..(i + 1) * len], sr)).collect();
+    let mut used = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let on = rng.random::<f32>() < p;
+        let start = rng.random_range(0..rows);
+        let r = rng.random::<f32>();
+        let yi = &y0[i * k..(i + 1) * k];
+        let partner = (0..rows).map(|o| (start + o) % rows).find(|&j| &y0[j * k..(j + 1) * k] != yi);
+        let (Some(j), true) = (partner, on && r > 0.0) else {
+            used.push((i, 1.0));
+            continue;
+        };
+        let c = bc_coefficient(gains[i], gains[j], r);
+        bc_mix(&mut x[i * len..(i + 1) * len], &x0[i * len..(i + 1) * len], &x0[j * len..(j + 1) * len], c);
+        for ((t, a), b) in y[i * k..(i + 1) * k].iter_mut().zip(yi).zip(&y0[j * k..(j + 1) * k]) {
+            *t = r * a + (1.0 - r) * b;
+        }
+        used.push((j, r));
+    }
+    used
 }
 
 /// Apply the per-clip augmentations of `cfg` to `x` (length preserved), in this order: EQ,

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audio::load_audio;
-use super::augment::{augment_clip, mixup, speed, union_targets, AugmentConfig};
+use super::augment::{augment_clip, between_class, mixup, speed, trim_silence, union_targets, AugmentConfig};
 use super::dataset::{Dataset, Problem};
 use crate::model::Loss;
 
@@ -175,6 +175,7 @@ fn mix(a: u64, b: u64, c: u64, d: u64) -> u64 {
 const TAG_ORDER: u64 = 1;
 const TAG_ROW: u64 = 2;
 const TAG_BATCH: u64 = 3;
+const TAG_BC: u64 = 4;
 
 /// Cut or pad `clip` to `len` samples. `rng` = `Some` for a random placement (training),
 /// `None` for the deterministic one (evaluation: centre crop, centred in zeros, tiled from 0).
@@ -334,16 +335,17 @@ impl Inner {
         }
         let clip = clip?;
         let aug = &cfg.augment;
+        let clip: &[f32] = if aug.trim { trim_silence(&clip) } else { &clip };
         let mut x = match &aug.speed {
             Some(s) if rng.random::<f32>() < s.p => {
                 let f = s.range.sample(&mut rng).clamp(0.25, 4.0);
                 let src_len = ((cfg.crop as f32) * f).round().max(1.0) as usize;
-                let seg = crop_or_pad(&clip, src_len, cfg.pad, Some(&mut rng));
+                let seg = crop_or_pad(clip, src_len, cfg.pad, Some(&mut rng));
                 let mut y = speed(&seg, f);
                 y.resize(cfg.crop, 0.0);
                 y
             }
-            _ => crop_or_pad(&clip, cfg.crop, cfg.pad, Some(&mut rng)),
+            _ => crop_or_pad(clip, cfg.crop, cfg.pad, Some(&mut rng)),
         };
         let bg = match &aug.background {
             Some(_) if !pool.is_empty() => {
@@ -443,6 +445,14 @@ impl Loader {
                             }
                             // Nothing loadable at all: a silent row with zero target weight.
                             None => batch.items.push(order[bi * b + r]),
+                        }
+                    }
+                    if let Some(bc) = &inner.cfg.augment.bc {
+                        let mut rng = StdRng::seed_from_u64(mix(inner.cfg.seed, epoch as u64, bi as u64, TAG_BC));
+                        let y0 = batch.y.clone();
+                        let pairs = between_class(&mut batch.x, &mut batch.y, b, &mut rng, inner.cfg.sample_rate, bc.p);
+                        if inner.cfg.loss == Loss::Sigmoid {
+                            union_targets(&mut batch.y, &y0, &pairs, k);
                         }
                     }
                     if let Some(m) = &inner.cfg.augment.mixup {
