@@ -806,7 +806,7 @@ fn augment_config_json_and_spec() {
     assert_eq!(back, d);
     let partial: AugmentConfig = serde_json::from_str(r#"{"mixup": {"p": 1.0, "alpha": 0.2}, "noise": null}"#).unwrap();
     assert_eq!(partial.mixup.as_ref().unwrap().alpha, 0.2);
-    assert!(partial.noise.is_none() && partial.shift.is_some(), "missing fields take the default");
+    assert!(partial.noise.is_none() && partial.speed.is_some() && partial.trim, "missing fields take the default");
     assert!(AugmentConfig::none().is_none() && !d.is_none());
     let s = AugmentConfig::parse_spec("gain=-6:6,noise=white+pink:10:30,mixup=0.2,p=0.8,speed=0.9:1.1,mask=2:0.05").unwrap();
     assert_eq!(s.gain_db.as_ref().unwrap().range, Range::new(-6.0, 6.0));

@@ -142,28 +142,25 @@ pub struct AugmentConfig {
 }
 
 impl Default for AugmentConfig {
-    /// The default set, chosen by measuring each augmentation alone on ESC-10
-    /// (`benches/augment_study.py`, table in the README): ±10 % time shift, white/pink/brown
-    /// noise at 10–40 dB SNR, speed 0.9–1.1, one time mask of up to 10 % and mixup (alpha 0.4),
-    /// each with probability 0.5. Off: gain and EQ (they lowered accuracy), polarity (a no-op for
-    /// this model: the Gabor energy is invariant to the waveform's sign), reverb and background
-    /// mixing (neutral).
+    /// The default set, chosen by measuring on ESC-10 (folds 1–3 -> 4, README "Results"):
+    /// crops that hold sound (`trim`), speed 0.8–1.25 (resampling) and gain ±6 dB on every clip,
+    /// the "strong augmentation" of the BC-learning paper. It scored 91.3 % at 150 epochs where
+    /// the earlier default (shift, noise, speed 0.9–1.1, time mask, mixup at p 0.5) scored
+    /// 85.0 % under the same evaluation. Between-class mixing (`bc=1`) is off: at 150 and 400
+    /// epochs it scored lower (88.8 %, 88.8 %). Polarity stays off (a no-op for this model: the
+    /// Gabor energy is invariant to the waveform's sign).
     fn default() -> Self {
         AugmentConfig {
-            gain_db: None,
+            gain_db: Some(ProbRange { p: 1.0, range: Range::new(-6.0, 6.0) }),
             polarity: 0.0,
-            shift: Some(ProbRange { p: 0.5, range: Range::new(0.0, 0.1) }),
-            noise: Some(NoiseConfig {
-                p: 0.5,
-                colors: vec![NoiseColor::White, NoiseColor::Pink, NoiseColor::Brown],
-                snr_db: Range::new(10.0, 40.0),
-            }),
+            shift: None,
+            noise: None,
             background: None,
-            mixup: Some(MixupConfig { p: 0.5, alpha: 0.4 }),
+            mixup: None,
             bc: None,
-            trim: false,
-            speed: Some(ProbRange { p: 0.5, range: Range::new(0.9, 1.1) }),
-            time_mask: Some(TimeMaskConfig { p: 0.5, max_masks: 1, max_fraction: 0.1 }),
+            trim: true,
+            speed: Some(ProbRange { p: 1.0, range: Range::new(0.8, 1.25) }),
+            time_mask: None,
             eq: None,
             reverb: None,
         }
@@ -771,18 +768,24 @@ pub fn union_targets(y: &mut [f32], y0: &[f32], pairs: &[(usize, f32)], k: usize
     }
 }
 
-/// The span of `x` that holds sound: leading and trailing samples at or below -60 dB of the
-/// clip's peak (digital silence, codec and resampler residue around zero padding) are cut.
-/// An all-zero clip is returned whole.
-pub fn trim_silence(x: &[f32]) -> &[f32] {
+/// The span `[start, end)` of `x` that holds sound: leading and trailing samples at or below
+/// -60 dB of the clip's peak (digital silence, codec and resampler residue around zero padding)
+/// are outside it. An all-zero clip is one span.
+pub fn sound_bounds(x: &[f32]) -> (usize, usize) {
     let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     if peak <= 0.0 || !peak.is_finite() {
-        return x;
+        return (0, x.len());
     }
     let thr = peak * 1e-3;
     let start = x.iter().position(|v| v.abs() > thr).unwrap_or(0);
     let end = x.iter().rposition(|v| v.abs() > thr).map_or(x.len(), |e| e + 1);
-    &x[start..end]
+    (start, end)
+}
+
+/// `x` without its leading and trailing silence ([`sound_bounds`]).
+pub fn trim_silence(x: &[f32]) -> &[f32] {
+    let (a, b) = sound_bounds(x);
+    &x[a..b]
 }
 
 /// The gain of a clip for between-class mixing, in dB: the loudest frame's mean power
