@@ -1187,6 +1187,9 @@ fn trim_silence_cuts_padding_but_not_sound() {
     assert_eq!(aug::trim_silence(&silent).len(), 100);
     let c = AugmentConfig::parse_spec("trim=1,bc=0.5").unwrap();
     assert!(c.trim && c.bc == Some(aug::BcConfig { p: 0.5 }));
+    assert!(c.validate().is_ok());
+    let e = AugmentConfig::parse_spec("bc=2").unwrap().validate().unwrap_err();
+    assert!(e.contains("bc.p"), "{e}");
 }
 
 #[test]

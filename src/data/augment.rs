@@ -228,6 +228,9 @@ impl AugmentConfig {
             prob("background.p", c.p)?;
             range("background.range", c.range, -60.0, 120.0)?;
         }
+        if let Some(c) = &self.bc {
+            prob("bc.p", c.p)?;
+        }
         if let Some(c) = &self.mixup {
             prob("mixup.p", c.p)?;
             if !(c.alpha > 0.0 && c.alpha <= 100.0) {
