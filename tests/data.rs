@@ -1095,6 +1095,8 @@ fn union_targets_takes_the_elementwise_maximum_of_mixed_rows_only() {
     assert_eq!(&y[..3], &[1.0, 1.0, 0.0]);
     assert_eq!(&y[3..6], &[9.0, 9.0, 9.0], "a row left alone is untouched");
     assert_eq!(&y[6..], &[1.0, 0.5, 1.0]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Between-class learning and crops that hold sound
 
