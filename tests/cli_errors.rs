@@ -172,10 +172,10 @@ fn augmentation_files_are_checked_and_a_missing_one_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let aug = tmp.path().join("aug.json");
     let mut v: serde_json::Value = serde_json::from_slice(&wavnet().arg("augment").output().unwrap().stdout).unwrap();
-    v["noise"]["p"] = serde_json::json!(5.0);
+    v["gain_db"]["p"] = serde_json::json!(5.0);
     std::fs::write(&aug, v.to_string()).unwrap();
     let o = train(&f.manifest(), &tmp.path().join("o"), &["--augment", aug.to_str().unwrap()]);
-    assert_fails(&o, 2, &["--augment", "aug.json", "noise.p", "probability 5"]);
+    assert_fails(&o, 2, &["--augment", "aug.json", "gain_db.p", "probability 5"]);
     let o = train(&f.manifest(), &tmp.path().join("o"), &["--augment", "missing.json"]);
     assert_fails(&o, 2, &["no such file 'missing.json'", "wavnet augment > aug.json"]);
     let o = train(&f.manifest(), &tmp.path().join("o"), &["--augment", "shift=0.1,p=5"]);
