@@ -62,6 +62,14 @@ pub enum Cmd {
     /// top-k labels are the mean of its windows. A file that fails is reported on stderr (and in
     /// failures.csv with --output-dir) and the run goes on; the exit code is 1 if any failed.
     Tag(TagArgs),
+    /// Serve a page (and a JSON API) that tags a dropped, chosen or recorded clip: waveform,
+    /// tags over time, top tags, segments and their downloads.
+    ///
+    /// The page, its script and style are built into the binary (no CDN). API: `GET
+    /// /api/model` (name, classes, sample rate), `POST /api/tag` (the audio file's bytes, any
+    /// format `tag` reads; answers one `tag --format jsonl` object), `POST
+    /// /api/render?format=csv|audacity|raven` (such an object in that format).
+    Serve(ServeArgs),
     /// Score a model on a labelled set: accuracy, MAP@3, per-class scores, confusion matrix.
     ///
     /// Without --fold, --split or --val-fraction every clip of DATA is scored, including any the
@@ -374,6 +382,39 @@ pub struct TagArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model file (.safetensors) from `wavnet train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on; 127.0.0.1 serves this machine only, 0.0.0.0 the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Largest upload in MiB; larger ones get a JSON error (413).
+    #[arg(long, default_value_t = 100)]
+    pub max_mb: usize,
+    /// Labels per clip.
+    #[arg(long, short = 'k', default_value_t = 3)]
+    pub top_k: usize,
+    /// Segments: consecutive windows whose probability of a label reaches this.
+    #[arg(long, default_value_t = 0.5, value_name = "P")]
+    pub min_confidence: f32,
+    /// Per-label thresholds overriding --min-confidence: a CSV file of `label,threshold` rows.
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+    /// Hop between windows in seconds (default: half the model's crop).
+    #[arg(long, value_name = "S")]
+    pub hop: Option<f32>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceKind,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+}
+
+#[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors).
     #[arg(long)]
@@ -563,6 +604,21 @@ pub fn run(cli: Cli) -> Result<i32> {
             let resumed = if r.resumed > 0 { format!(" ({} already tagged, skipped)", r.resumed) } else { String::new() };
             eprintln!("tagged {} file(s){resumed}, {} failed", r.tagged, r.failed.len());
             Ok(if r.failed.is_empty() { 0 } else { 1 })
+        }
+        Cmd::Serve(a) => {
+            let o = crate::serve::ServeOptions {
+                model: a.model,
+                host: a.host,
+                port: a.port,
+                max_mb: a.max_mb,
+                batch: a.batch,
+                top_k: a.top_k,
+                min_confidence: a.min_confidence,
+                thresholds: a.thresholds,
+                hop: a.hop,
+            };
+            AnyDevice::open(a.device)?.run(crate::serve::ServeTask(o))?;
+            Ok(0)
         }
         Cmd::Eval(a) => {
             let o = crate::tag::EvalOptions {

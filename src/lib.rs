@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod recipe;
 pub mod report;
+pub mod serve;
 pub mod specaug;
 pub mod tag;
 pub mod train;
