@@ -87,8 +87,12 @@ fn tag(model: &Path, file: &Path) -> FileReport {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// What the page shows: the top tags and the segments, read from the DOM.
-async fn shown(c: &fantoccini::Client) -> (Vec<(String, f64)>, Vec<(f64, f64, String, f64)>) {
+/// What the page shows: the top tags (label, confidence) and the segments (start, end, label,
+/// confidence).
+type Shown = (Vec<(String, f64)>, Vec<(f64, f64, String, f64)>);
+
+/// What the page shows, read from the DOM.
+async fn shown(c: &fantoccini::Client) -> Shown {
     let mut top = Vec::new();
     for li in c.find_all(Locator::Css("#top li")).await.unwrap() {
         let label = li.attr("data-label").await.unwrap().unwrap();
@@ -106,7 +110,7 @@ async fn shown(c: &fantoccini::Client) -> (Vec<(String, f64)>, Vec<(f64, f64, St
     (top, segs)
 }
 
-fn assert_same(what: &str, page: &(Vec<(String, f64)>, Vec<(f64, f64, String, f64)>), r: &FileReport) {
+fn assert_same(what: &str, page: &Shown, r: &FileReport) {
     let top: Vec<(String, f64)> = r.top.iter().map(|t| (t.label.clone(), t.confidence as f64)).collect();
     assert_eq!(page.0.len(), top.len(), "{what}: top tags {:?} vs wavnet tag {top:?}", page.0);
     for (a, b) in page.0.iter().zip(&top) {
