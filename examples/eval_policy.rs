@@ -3,102 +3,82 @@
 //! the centre crop; every window at 50 % hop over the whole clip (untrimmed); the same after
 //! cutting leading/trailing digital silence (what `wavnet eval`, validation and `tag` do); 10
 //! evenly spaced crops of the trimmed clip; windows at 25 % hop; the whole clip in one pass
-//! (the model's global pooling takes any length), untrimmed and trimmed. cpu device.
+//! (the model's global pooling takes any length), untrimmed and trimmed. The windows and
+//! scores are `wavnet::infer`'s own, so the default row is exactly what `wavnet eval` reports.
+//! cpu device.
 //!
 //!   cargo run --release --example eval_policy -- MODEL.safetensors MANIFEST.csv FOLD
 use std::path::Path;
+
 use wavnet::cpu::CpuDevice;
 use wavnet::data::audio::load_audio;
-use wavnet::data::augment::trim_silence;
 use wavnet::data::loader::crop_or_pad;
 use wavnet::data::PadMode;
+use wavnet::infer::{clip_scores, clip_windows, cut, forward_windows, ClipPolicy, Window};
 use wavnet::io::load_model;
-use wavnet::metrics::softmax_rows;
 use wavnet::model::Model;
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let f = load_model(Path::new(&a[1])).unwrap();
+    if a.len() != 4 {
+        eprintln!("usage: eval_policy MODEL.safetensors MANIFEST.csv FOLD");
+        std::process::exit(2);
+    }
+    let f = load_model(Path::new(&a[1])).unwrap_or_else(|e| panic!("{}: {e:#}", a[1]));
     let man = Path::new(&a[2]);
-    let fold = &a[3];
-    let root = man.parent().unwrap();
-    let mut rdr = csv::Reader::from_path(man).unwrap();
-    let hdr = rdr.headers().unwrap().clone();
-    let (fi, li, oi) = (hdr.iter().position(|h| h == "fname").unwrap(), hdr.iter().position(|h| h == "label").unwrap(), hdr.iter().position(|h| h == "fold").unwrap());
-    let crop = f.cfg.crop();
-    let k = f.cfg.classes;
-    let model = Model::new(CpuDevice::new(), f.cfg.clone(), &f.values, 16, crop).unwrap();
-    let pols = ["centre", "win50", "trim-win50", "trim-10crops", "trim-win75"];
-    let mut correct = vec![0usize; pols.len() + 2];
+    let root = man.parent().unwrap_or(Path::new("."));
+    let mut rdr = csv::Reader::from_path(man).unwrap_or_else(|e| panic!("{}: {e}", a[2]));
+    let hdr = rdr.headers().expect("a CSV header").clone();
+    let col = |name: &str| hdr.iter().position(|h| h == name).unwrap_or_else(|| panic!("{}: no `{name}` column", a[2]));
+    let (fi, li, oi) = (col("fname"), col("label"), col("fold"));
+    let (win, k, batch) = (f.cfg.crop(), f.cfg.classes, 16);
+    let model = Model::new(CpuDevice::new(), f.cfg.clone(), &f.values, batch, win).expect("the model");
+    let half = ClipPolicy::Windows { hop: ClipPolicy::default_hop(win) };
+    // Mean window probability of a clip (what `wavnet eval` computes), argmax.
+    let predict = |ws: Vec<Window>| -> usize {
+        let mut probs = Vec::with_capacity(ws.len() * k);
+        for chunk in ws.chunks(batch) {
+            let rows: Vec<&[f32]> = chunk.iter().map(|w| &w.x[..]).collect();
+            probs.extend(forward_windows(&model, &rows));
+        }
+        argmax(&clip_scores(&probs, k))
+    };
+    let names = ["centre", "win50", "trim-win50", "trim-10crops", "trim-win25", "whole", "trim-whole"];
+    let mut correct = [0usize; 7];
     let mut n = 0;
-    let run = |rows: &[Vec<f32>]| -> Vec<f32> {
-        let mut acc = vec![0f32; k];
-        for ch in rows.chunks(16) {
-            let mut x = vec![0f32; 16 * crop];
-            for (r, w) in ch.iter().enumerate() {
-                x[r * crop..(r + 1) * crop].copy_from_slice(w);
-            }
-            model.forward(&x, false, 0);
-            let p = softmax_rows(&model.logits(), k);
-            for r in 0..ch.len() {
-                for c in 0..k {
-                    acc[c] += p[r * k + c];
-                }
-            }
-        }
-        acc
-    };
-    let wins = |x: &[f32], hop: usize| -> Vec<Vec<f32>> {
-        if x.len() <= crop {
-            return vec![crop_or_pad(x, crop, PadMode::Zeros, None)];
-        }
-        let mut v = Vec::new();
-        let mut s = 0;
-        loop {
-            if s + crop >= x.len() {
-                v.push(x[x.len() - crop..].to_vec());
-                break;
-            }
-            v.push(x[s..s + crop].to_vec());
-            s += hop;
-        }
-        v
-    };
-    let ncrops = |x: &[f32], n: usize| -> Vec<Vec<f32>> {
-        if x.len() <= crop {
-            return vec![crop_or_pad(x, crop, PadMode::Zeros, None)];
-        }
-        (0..n).map(|i| { let off = (x.len() - crop) * i / (n - 1); x[off..off + crop].to_vec() }).collect()
-    };
-    let argmax = |p: &[f32]| p.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0;
     for rec in rdr.records() {
-        let rec = rec.unwrap();
-        if &rec[oi] != fold.as_str() { continue; }
-        let Some(label) = f.labels.iter().position(|l| l == &rec[li]) else { continue };
-        let x = load_audio(&root.join(&rec[fi]), f.cfg.sample_rate).unwrap();
-        let t = trim_silence(&x).to_vec();
-        let sets: Vec<Vec<Vec<f32>>> = vec![
-            vec![crop_or_pad(&x, crop, PadMode::Zeros, None)],
-            wins(&x, crop / 2),
-            wins(&t, crop / 2),
-            ncrops(&t, 10),
-            wins(&t, crop / 4),
-        ];
-        for (i, s) in sets.iter().enumerate() {
-            if argmax(&run(s)) == label { correct[i] += 1; }
+        let rec = rec.expect("a CSV row");
+        if rec[oi] != a[3] {
+            continue;
         }
-        // whole clip in one pass (untrimmed, trimmed)
-        for (j, w) in [&x, &t].iter().enumerate() {
-            let len = w.len().max(crop);
-            let m = Model::new(CpuDevice::new(), f.cfg.clone(), &f.values, 1, len).unwrap();
-            m.forward(&crop_or_pad(w, len, PadMode::Zeros, None), false, 0);
-            if argmax(&m.logits()) == label { correct[pols.len() + j] += 1; }
+        let Some(label) = f.labels.iter().position(|l| l == &rec[li]) else { continue };
+        let x = load_audio(&root.join(&rec[fi]), f.cfg.sample_rate).unwrap_or_else(|e| panic!("{e}"));
+        let got = [
+            predict(cut(&x, win, ClipPolicy::Crops(1), PadMode::Zeros)),
+            predict(cut(&x, win, half, PadMode::Zeros)),
+            predict(clip_windows(&x, win, half, PadMode::Zeros)),
+            predict(clip_windows(&x, win, ClipPolicy::Crops(10), PadMode::Zeros)),
+            predict(clip_windows(&x, win, ClipPolicy::Windows { hop: (win / 4).max(1) }, PadMode::Zeros)),
+            whole(&f, &x),
+            whole(&f, wavnet::data::augment::trim_silence(&x)),
+        ];
+        for (c, g) in correct.iter_mut().zip(got) {
+            *c += (g == label) as usize;
         }
         n += 1;
     }
-    let mut names: Vec<&str> = pols.to_vec();
-    names.push("whole");
-    names.push("trim-whole");
-    let row: Vec<String> = names.iter().zip(&correct).map(|(p, c)| format!("{p} {:.2}", 100.0 * *c as f64 / n as f64)).collect();
-    println!("{} clips: {}", n, row.join("  "));
+    let row: Vec<String> = names.iter().zip(&correct).map(|(p, c)| format!("{p} {:.2}", 100.0 * *c as f64 / n.max(1) as f64)).collect();
+    println!("{n} clips: {}", row.join("  "));
+}
+
+/// The whole clip in one pass (a model as long as the clip; global pooling takes any length).
+fn whole(f: &wavnet::io::ModelFile, x: &[f32]) -> usize {
+    let len = x.len().max(f.cfg.crop());
+    let m = Model::new(CpuDevice::new(), f.cfg.clone(), &f.values, 1, len).expect("the model");
+    m.forward(&crop_or_pad(x, len, PadMode::Zeros, None), false, 0);
+    argmax(&m.logits())
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
 }
