@@ -14,6 +14,11 @@ struct Params {
     ci: u32,
     co: u32,
     t: u32,
+    // split weight-gradient reduction only:
+    nch: u32,        // chunks of this partial pass
+    chunk_len: u32,  // (b, t) positions per chunk (the last may be shorter)
+    chunk0: u32,     // first chunk row this pass writes
+    nch_total: u32,  // chunk rows in part (all pieces)
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -109,46 +114,70 @@ fn conv1d_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     }
 }
 
-// ---- conv1d_backward_weight: dw =
-@group(0) @binding(1) var<storage, read_write> dw: array<f32>;     // (Co, Ci, 3) =
+// ---- conv1d_backward_weight_partial: per chunk of the B T positions, partial dw
+// Split reduction (deterministic: no atomics, fixed order): this pass writes one partial dw per
+// chunk of the flattened (b, t) positions, part[(chunk0 + k) Co Ci 3 + w]; the final pass sums
+// the chunk rows in order. A piece of the batch (buffers past one binding) sees P.b = its own
+// samples and writes rows chunk0...
+@group(0) @binding(1) var<storage, read_write> part_w: array<f32>;  // (NCH_total, Co, Ci, 3) =
 @group(0) @binding(2) var<storage, read> dout_w: array<f32>;       // (B, Co, T)
 @group(0) @binding(3) var<storage, read> x_w: array<f32>;          // (B, Ci, T)
 
-// One invocation per (group of CT output channels, input channel i): CT x 3 outputs,
-// reducing over b and t with a sliding window over x.
+
+// One invocation per (chunk k, group of CT output channels, input channel i): CT x 3 outputs;
+// i varies fastest, then the channel group, then the chunk.
 @compute @workgroup_size(WG)
-fn conv1d_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                          @builtin(local_invocation_index) lid: u32) {
+fn conv1d_backward_weight_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                  @builtin(local_invocation_index) lid: u32) {
     let idx = (wid.y * nwg.x + wid.x) * WG + lid;
     let og_n = (P.co + CT - 1u) / CT;
-    if (idx >= og_n * P.ci) { return; }
+    if (idx >= og_n * P.ci * P.nch) { return; }
     let i = idx % P.ci;
-    let o0 = (idx / P.ci) * CT;
+    let o0 = ((idx / P.ci) % og_n) * CT;
+    let k = idx / (P.ci * og_n);
+    let e0 = k * P.chunk_len;
+    let e1 = min(e0 + P.chunk_len, P.b * P.t);
     var acc: array<array<f32, 3>, CT>;
     var orow: array<u32, CT>;
     for (var r = 0u; r < CT; r++) { orow[r] = min(o0 + r, P.co - 1u); }
-    for (var b = 0u; b < P.b; b++) {
+    var b = e0 / P.t;
+    var t = e0 % P.t;
+    for (var e = e0; e < e1; e++) {
         let xrow = (b * P.ci + i) * P.t;
-        var xm = 0.0;                 // x[t - 1]
-        var xc = x_w[xrow];           // x[t]
-        for (var t = 0u; t < P.t; t++) {
-            let xp = select(0.0, x_w[xrow + min(t + 1u, P.t - 1u)], t + 1u < P.t);   // x[t + 1]
-            for (var r = 0u; r < CT; r++) {
-                let g = dout_w[(b * P.co + orow[r]) * P.t + t];
-                acc[r][0] += g * xm;
-                acc[r][1] += g * xc;
-                acc[r][2] += g * xp;
-            }
-            xm = xc;
-            xc = xp;
+        let xm = select(0.0, x_w[xrow + max(t, 1u) - 1u], t > 0u);                      // x[t - 1]
+        let xc = x_w[xrow + t];                                                          // x[t]
+        let xp = select(0.0, x_w[xrow + min(t + 1u, P.t - 1u)], t + 1u < P.t);          // x[t + 1]
+        for (var r = 0u; r < CT; r++) {
+            let g = dout_w[(b * P.co + orow[r]) * P.t + t];
+            acc[r][0] += g * xm;
+            acc[r][1] += g * xc;
+            acc[r][2] += g * xp;
         }
+        t += 1u;
+        if (t == P.t) { t = 0u; b += 1u; }
     }
+    let nw = P.co * P.ci * 3u;
     for (var r = 0u; r < CT; r++) {
         if (o0 + r < P.co) {
-            let base = ((o0 + r) * P.ci + i) * 3u;
-            dw[base] = acc[r][0];
-            dw[base + 1u] = acc[r][1];
-            dw[base + 2u] = acc[r][2];
+            let base = (P.chunk0 + k) * nw + ((o0 + r) * P.ci + i) * 3u;
+            part_w[base] = acc[r][0];
+            part_w[base + 1u] = acc[r][1];
+            part_w[base + 2u] = acc[r][2];
         }
     }
+}
+
+// ---- conv1d_backward_weight_final: dw = sum over the chunk rows, in order
+@group(0) @binding(1) var<storage, read_write> dw: array<f32>;     // (Co, Ci, 3) =
+@group(0) @binding(2) var<storage, read> part_f: array<f32>;       // (NCH_total, Co, Ci, 3)
+
+@compute @workgroup_size(WG)
+fn conv1d_backward_weight_final(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                @builtin(local_invocation_index) lid: u32) {
+    let j = (wid.y * nwg.x + wid.x) * WG + lid;
+    let nw = P.co * P.ci * 3u;
+    if (j >= nw) { return; }
+    var s = 0.0;
+    for (var k = 0u; k < P.nch_total; k++) { s += part_f[k * nw + j]; }
+    dw[j] = s;
 }

@@ -14,6 +14,11 @@ struct Params {
     w: u32,
     h: u32,
     t: u32,
+    // split weight-gradient reduction only:
+    nch: u32,        // chunks of this partial pass
+    chunk_len: u32,  // (b, t) positions per chunk (the last may be shorter)
+    chunk0: u32,     // first chunk row this pass writes
+    nch_total: u32,  // chunk rows in part (all pieces)
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -52,38 +57,61 @@ fn filterbank_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
 }
 
-// ---- filterbank_backward: dkernel = (the waveform needs no gradient)
-@group(0) @binding(1) var<storage, read_write> dkernel: array<f32>; // (K2, W) =
+// ---- filterbank_backward_partial: per chunk of the B T frames, partial dkernel
+// dkernel[k, j] = sum_b sum_t dy[b, k, t] xpad(b, t H + j - W/2) (the waveform needs no gradient).
+// Split reduction (deterministic: no atomics, fixed order): this pass writes one partial
+// dkernel per chunk of the flattened (b, t) frames, part[(chunk0 + c) K2 W + k W + j]; the final
+// pass sums the chunk rows in order. A piece of the batch sees P.b = its own samples.
+@group(0) @binding(1) var<storage, read_write> part_k: array<f32>;  // (NCH_total, K2, W) =
 @group(0) @binding(2) var<storage, read> dy: array<f32>;            // (B, K2, T)
 @group(0) @binding(3) var<storage, read> x_b: array<f32>;           // (B, L)
 
-// dkernel[k, j] = sum_b sum_t dy[b, k, t] xpad(b, t H + j - W/2).
-// One invocation per (row group of KT, tap j); loops over b and the frames whose sample is in 0..L.
+
+// One invocation per (chunk c, row group of KT, tap j); j varies fastest. Loops over the
+// chunk's frames, skipping those whose sample falls outside 0..L.
 @compute @workgroup_size(WG)
-fn filterbank_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                       @builtin(local_invocation_index) lid: u32) {
+fn filterbank_backward_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                               @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * WG + lid;
     let kg_n = (P.k2 + KT - 1u) / KT;
-    if (i >= kg_n * P.w) { return; }
+    if (i >= kg_n * P.w * P.nch) { return; }
     let j = i % P.w;
-    let kg = i / P.w;
-    let k0 = kg * KT;
+    let k0 = ((i / P.w) % kg_n) * KT;
+    let ch = i / (P.w * kg_n);
     let off = i32(j) - i32(P.w / 2u);           // sample of frame t is t H + off
-    // frames with 0 <= t H + off < L
-    var t_lo = 0u;
-    if (off < 0) { t_lo = (u32(-off) + P.h - 1u) / P.h; }
-    var t_hi = 0u;
-    if (i32(P.l) - off > 0) { t_hi = min(P.t, (u32(i32(P.l) - off) + P.h - 1u) / P.h); }
     var rows: array<u32, KT>;
     for (var r = 0u; r < KT; r++) { rows[r] = min(k0 + r, P.k2 - 1u); }
     var acc = array<f32, KT>(0.0, 0.0, 0.0, 0.0);
-    for (var b = 0u; b < P.b; b++) {
-        for (var t = t_lo; t < t_hi; t++) {
-            let xv = x_b[b * P.l + u32(i32(t * P.h) + off)];
+    let e0 = ch * P.chunk_len;
+    let e1 = min(e0 + P.chunk_len, P.b * P.t);
+    var b = e0 / P.t;
+    var t = e0 % P.t;
+    for (var e = e0; e < e1; e++) {
+        let s = i32(t * P.h) + off;
+        if (s >= 0 && s < i32(P.l)) {
+            let xv = x_b[b * P.l + u32(s)];
             for (var r = 0u; r < KT; r++) { acc[r] += xv * dy[(b * P.k2 + rows[r]) * P.t + t]; }
         }
+        t += 1u;
+        if (t == P.t) { t = 0u; b += 1u; }
     }
+    let nk = P.k2 * P.w;
     for (var r = 0u; r < KT; r++) {
-        if (k0 + r < P.k2) { dkernel[(k0 + r) * P.w + j] = acc[r]; }
+        if (k0 + r < P.k2) { part_k[(P.chunk0 + ch) * nk + (k0 + r) * P.w + j] = acc[r]; }
     }
+}
+
+// ---- filterbank_backward_final: dkernel = sum over the chunk rows, in order
+@group(0) @binding(1) var<storage, read_write> dkernel: array<f32>; // (K2, W) =
+@group(0) @binding(2) var<storage, read> part_f: array<f32>;        // (NCH_total, K2, W)
+
+@compute @workgroup_size(WG)
+fn filterbank_backward_final(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                             @builtin(local_invocation_index) lid: u32) {
+    let q = (wid.y * nwg.x + wid.x) * WG + lid;
+    let nk = P.k2 * P.w;
+    if (q >= nk) { return; }
+    var s = 0.0;
+    for (var c = 0u; c < P.nch_total; c++) { s += part_f[c * nk + q]; }
+    dkernel[q] = s;
 }

@@ -570,3 +570,122 @@ fn adapter_discovery_reports_the_device() {
     }
     assert!(wavnet::gpu::GpuError::NoAdapter.to_string().contains("apt-get install mesa-vulkan-drivers"));
 }
+
+// ------------------------------------------------------------------- split reductions, pieces
+
+/// A gpu device with `f` applied to its tuning, or `None` under `WAVNET_SKIP_GPU_TESTS=1`.
+fn tuned_gpu(f: impl FnOnce(&mut wavnet::gpu::Tuning)) -> Option<GpuDevice> {
+    let g = gpu()?;
+    let mut t = g.tuning();
+    f(&mut t);
+    g.set_tuning(t);
+    Some(g)
+}
+
+/// BatchNorm (train forward + backward), conv1d and filterbank (forward + backward) on `d`,
+/// at shapes whose reduction lengths B T are not multiples of any chunk or workgroup size.
+fn reduction_ops<D: Device>(d: &D, seed: u64, (b, c, t): (usize, usize, usize), (l, k2, w, h): (usize, usize, usize, usize)) -> Vec<Vec<f32>> {
+    let mut r = rng(seed);
+    let n = b * c * t;
+    let x = rand_vec(&mut r, n, -2.0, 3.0);
+    let dout = rand_vec(&mut r, n, -1.0, 1.0);
+    let (weight, bias) = (rand_vec(&mut r, c, 0.5, 1.5), rand_vec(&mut r, c, -0.5, 0.5));
+    let cw = rand_vec(&mut r, c * c * 3, -0.5, 0.5);
+    let tf = l / h + 1;
+    let wave = rand_vec(&mut r, b * l, -1.0, 1.0);
+    let kern = rand_vec(&mut r, k2 * w, -0.5, 0.5);
+    let dy = rand_vec(&mut r, b * k2 * tf, -1.0, 1.0);
+    let (xb, dob, wb, bb, cwb) = (buf(d, &x), buf(d, &dout), buf(d, &weight), buf(d, &bias), buf(d, &cw));
+    let (rm, rv) = (buf(d, &vec![0.0; c]), buf(d, &vec![1.0; c]));
+    let (o, mean, rstd, dx, dw, db) = (out(d, n), out(d, c), out(d, c), out(d, n), out(d, c), out(d, c));
+    d.batchnorm_forward(&o, &mean, &rstd, &rm, &rv, &xb, &wb, &bb, b, c, t, true, 0.1, 1e-5);
+    d.batchnorm_backward(&dx, &dw, &db, &dob, &xb, &mean, &rstd, &wb, b, c, t);
+    let (co, cdx, cdw) = (out(d, n), out(d, n), out(d, c * c * 3));
+    d.conv1d_forward(&co, &xb, &cwb, b, c, c, t);
+    d.conv1d_backward(&cdx, &cdw, &dob, &xb, &cwb, b, c, c, t);
+    let (wvb, kb, dyb) = (buf(d, &wave), buf(d, &kern), buf(d, &dy));
+    let (y, dk) = (out(d, b * k2 * tf), out(d, k2 * w));
+    d.filterbank_forward(&y, &wvb, &kb, b, l, k2, w, h, tf);
+    d.filterbank_backward(&dk, &dyb, &wvb, b, l, k2, w, h, tf);
+    [&o, &mean, &rstd, &rm, &rv, &dx, &dw, &db, &co, &cdx, &cdw, &y, &dk].iter().map(|v| d.download(v)).collect()
+}
+
+const REDUCTION_NAMES: [&str; 13] = [
+    "bn out", "bn mean", "bn rstd", "bn running_mean", "bn running_var", "bn dx", "bn dweight", "bn dbias",
+    "conv out", "conv dx", "conv dw", "fb y", "fb dkernel",
+];
+
+#[test]
+fn split_reductions_match_cpu_at_one_and_many_chunks() {
+    // B T = 111 and 1 (BatchNorm, conv1d) and B T = 3 x 64 frames (filterbank): not multiples
+    // of the chunk lengths (1, 3, 7, 64 and the automatic count give lengths 111, 37, 16, 2, ...)
+    // nor of the workgroup sizes (64, 256).
+    for (seed, bct, fb) in [(80u64, (3usize, 5usize, 37usize), (1013usize, 10usize, 33usize, 16usize)), (81, (1, 3, 1), (5, 2, 9, 3))] {
+        let cpu = reduction_ops(&CpuDevice::new(), seed, bct, fb);
+        for chunks in [Some(1), Some(3), Some(7), Some(64), Some(100_000), None] {
+            let Some(g) = tuned_gpu(|t| t.chunks = chunks) else { return };
+            let got = reduction_ops(&g, seed, bct, fb);
+            check_all(&format!("chunks {chunks:?} B,C,T={bct:?}"), &REDUCTION_NAMES, &cpu, &got, 1e-4, 1e-3);
+        }
+    }
+}
+
+#[test]
+fn pieces_cover_the_batch_in_aligned_slices() {
+    let Some(g) = tuned_gpu(|t| t.max_binding = Some(2048)) else { return };
+    // 5 samples of 192 floats (768 bytes): at most 2 per 2048-byte binding
+    let p = g.pieces("test", 5, &[192]);
+    assert_eq!(p.iter().map(|q| q.1).sum::<usize>(), 5, "pieces {p:?}");
+    assert!(p.len() >= 3 && p.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0) && p[0].0 == 0, "pieces {p:?}");
+    assert!(p.iter().all(|q| q.1 * 768 <= 2048), "pieces {p:?}");
+    // everything fits: one piece
+    assert_eq!(g.pieces("test", 2, &[192]), vec![(0, 2)]);
+}
+
+#[test]
+fn piecewise_ops_equal_the_whole_buffer_path_and_the_cpu() {
+    // Per-sample sizes that are multiples of 64 floats, so that even a 256-byte offset
+    // alignment allows pieces of one sample; max_binding forces 2-3 pieces.
+    let bct = (5usize, 4usize, 48usize); // 192 floats a sample
+    let fb = (1024usize, 16usize, 33usize, 26usize); // T = 40: y 640 floats a sample, x 1024
+    let cpu = reduction_ops(&CpuDevice::new(), 90, bct, fb);
+    let Some(whole) = gpu() else { return };
+    let whole_res = reduction_ops(&whole, 90, bct, fb);
+    let limit = 2 * 1024 * 4;
+    let Some(pieced) = tuned_gpu(|t| t.max_binding = Some(limit)) else { return };
+    assert!(pieced.pieces("fb", 5, &[1024, 640]).len() >= 3, "the test must run in pieces");
+    assert!(pieced.pieces("bn", 5, &[192]).len() == 1, "192-float samples fit: see below");
+    let got = reduction_ops(&pieced, 90, bct, fb);
+    check_all("pieces vs cpu", &REDUCTION_NAMES, &cpu, &got, 1e-4, 1e-3);
+    // sample-independent outputs are the same floats; reductions differ only in summation order
+    for (i, name) in REDUCTION_NAMES.iter().enumerate() {
+        let exact = ["bn out", "conv out", "conv dx", "fb y"].contains(name);
+        check(&format!("pieces vs whole: {name}"), &whole_res[i], &got[i], if exact { 0.0 } else { 1e-5 }, if exact { 0.0 } else { 1e-4 });
+    }
+    // a binding limit below the BatchNorm / conv tensors too (2 samples of 192 floats)
+    let Some(small) = tuned_gpu(|t| t.max_binding = Some(2 * 192 * 4)) else { return };
+    assert!(small.pieces("bn", 5, &[192]).len() >= 3);
+    // filterbank: T = 10, y 80 floats a sample; partial rows of 8 x 9 taps
+    let got = reduction_ops(&small, 90, (5, 4, 48), (256, 8, 9, 26));
+    let cpu = reduction_ops(&CpuDevice::new(), 90, (5, 4, 48), (256, 8, 9, 26));
+    check_all("small pieces vs cpu", &REDUCTION_NAMES, &cpu, &got, 1e-4, 1e-3);
+    // elementwise ops over pieces
+    let n = 1000;
+    let mut r = rng(91);
+    let (x, dout) = (rand_vec(&mut r, n, -1.0, 1.0), rand_vec(&mut r, n, -1.0, 1.0));
+    let run = |d: &GpuDevice| {
+        let (xb, dob, o, dx) = (buf(d, &x), buf(d, &dout), out(d, n), out(d, n));
+        d.relu_forward(&o, &xb, n);
+        d.relu_backward(&dx, &dob, &o, n);
+        let (mp, mdx) = (out(d, 5 * 4 * 24), out(d, 5 * 4 * 48));
+        let xm = buf(d, &x[..5 * 4 * 48]);
+        d.maxpool_forward(&mp, &xm, 5, 4, 48);
+        d.maxpool_backward(&mdx, &buf(d, &dout[..5 * 4 * 24]), &xm, 5, 4, 48);
+        let (gp, gdx) = (out(d, 5 * 4), out(d, 5 * 4 * 48));
+        d.globalpool_forward(&gp, &xm, 5, 4, 48);
+        d.globalpool_backward(&gdx, &buf(d, &dout[..5 * 4]), &xm, 5, 4, 48);
+        [&o, &dx, &mp, &mdx, &gp, &gdx].iter().map(|v| d.download(v)).collect::<Vec<_>>()
+    };
+    let (a, b) = (run(&whole), run(&small));
+    check_all("elementwise pieces vs whole", &["relu", "relu dx", "maxpool", "maxpool dx", "globalpool", "globalpool dx"], &a, &b, 0.0, 0.0);
+}

@@ -1,14 +1,32 @@
-//! `shaders/batchnorm.wgsl`: BatchNorm1d over (B, T) per channel, forward (train: a per-channel
+//! `shaders/batchnorm.wgsl`: BatchNorm1d over (B, T) per channel, forward (train: a split
 //! reduction for mean / rstd / running stats, then an elementwise pass; eval: one elementwise
-//! pass on the running stats) and train-mode backward (a per-channel reduction for dweight /
-//! dbias, then an elementwise pass for dx).
-use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel};
+//! pass on the running stats) and train-mode backward (a split reduction for dweight / dbias,
+//! then an elementwise pass for dx).
+//!
+//! Split reductions: a partial pass with one workgroup per (channel, chunk of the B T
+//! elements) writes partials to the device's scratch buffer, and a final pass with one
+//! invocation per channel combines the chunks in a fixed order: deterministic, no atomics.
+//! Chunk counts come from [`GpuDevice::reduction_plan`] (about [`TARGET_GROUPS`] workgroups in
+//! all). Batches whose (B, C, T) tensors exceed one storage binding run in pieces
+//! ([`GpuDevice::pieces`]); each piece's partial pass writes its own chunk rows.
+use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel, ReductionPiece};
 
 const SRC: &str = include_str!("../../shaders/batchnorm.wgsl");
-const STATS: Kernel = Kernel {
+/// Workgroups the partial passes aim for in all (channels x chunks): enough to fill a big GPU.
+const TARGET_GROUPS: usize = 4096;
+/// Fewest elements per chunk: 4 per invocation of a 256-wide reduction workgroup.
+const MIN_CHUNK: usize = 1024;
+const STATS_PARTIAL: Kernel = Kernel {
     shader: "batchnorm",
     source: SRC,
-    entry: "batchnorm_stats",
+    entry: "batchnorm_stats_partial",
+    wg: 64,
+    bindings: &[ReadWrite, Read],
+};
+const STATS_FINAL: Kernel = Kernel {
+    shader: "batchnorm",
+    source: SRC,
+    entry: "batchnorm_stats_final",
     wg: 64,
     bindings: &[ReadWrite, ReadWrite, ReadWrite, ReadWrite, Read],
 };
@@ -26,12 +44,19 @@ const FWD_EVAL: Kernel = Kernel {
     wg: 64,
     bindings: &[ReadWrite, Read, Read, Read, Read, Read],
 };
-const BWD_REDUCE: Kernel = Kernel {
+const BWD_PARTIAL: Kernel = Kernel {
     shader: "batchnorm",
     source: SRC,
-    entry: "batchnorm_backward_reduce",
+    entry: "batchnorm_backward_partial",
     wg: 64,
-    bindings: &[ReadWrite, ReadWrite, Read, Read, Read, Read],
+    bindings: &[ReadWrite, Read, Read, Read, Read],
+};
+const BWD_FINAL: Kernel = Kernel {
+    shader: "batchnorm",
+    source: SRC,
+    entry: "batchnorm_backward_final",
+    wg: 64,
+    bindings: &[ReadWrite, ReadWrite, Read],
 };
 const BWD_DATA: Kernel = Kernel {
     shader: "batchnorm",
@@ -41,9 +66,24 @@ const BWD_DATA: Kernel = Kernel {
     bindings: &[ReadWrite, Read, Read, Read, Read, Read, Read, Read],
 };
 
-fn params(op: &str, b: usize, c: usize, t: usize, momentum: f32, eps: f32) -> [u32; 5] {
-    assert!(b * t > 0 && c > 0, "{op}: B T and C must be > 0");
-    [u(op, b), u(op, c), u(op, t), momentum.to_bits(), eps.to_bits()]
+/// The uniform slot: (B, C, T, momentum, eps, chunks, chunk length, first chunk row, chunk
+/// rows); `batchnorm_backward_data` adds the whole batch `b_all`.
+#[allow(clippy::too_many_arguments)]
+fn params(
+    op: &str, b: usize, c: usize, t: usize, momentum: f32, eps: f32, nch: usize, chunk_len: usize, chunk0: usize,
+    nch_total: usize,
+) -> [u32; 9] {
+    [
+        u(op, b),
+        u(op, c),
+        u(op, t),
+        momentum.to_bits(),
+        eps.to_bits(),
+        u(op, nch),
+        u(op, chunk_len),
+        u(op, chunk0),
+        u(op, nch_total),
+    ]
 }
 
 /// out (B, C, T) =; mean (C), rstd (C) = in train mode; running_mean (C), running_var (C)
@@ -54,7 +94,7 @@ pub(super) fn forward(
     weight: &GpuBuf, bias: &GpuBuf, b: usize, c: usize, t: usize, train: bool, momentum: f32, eps: f32,
 ) {
     let op = "batchnorm_forward";
-    let p = params(op, b, c, t, momentum, eps);
+    assert!(b * t > 0 && c > 0, "{op}: B T and C must be > 0");
     check_len(op, "out", out, b * c * t);
     check_len(op, "x", x, b * c * t);
     for (name, v) in [
@@ -67,13 +107,22 @@ pub(super) fn forward(
     ] {
         check_len(op, name, v, c);
     }
-    let n = b * c * t;
+    let per = c * t;
+    let (plan, rows) = d.reduction_plan(op, b, &[per], t, c, TARGET_GROUPS, MIN_CHUNK, 3 * c);
     if train {
-        // one workgroup per channel
-        d.dispatch(&STATS, &[mean, rstd, running_mean, running_var, x], &p, c);
-        d.dispatch(&FWD_TRAIN, &[out, x, mean, rstd, weight, bias], &p, groups(n, FWD_TRAIN.wg));
-    } else {
-        d.dispatch(&FWD_EVAL, &[out, x, running_mean, running_var, weight, bias], &p, groups(n, FWD_EVAL.wg));
+        let part = d.scratch(3 * rows * c);
+        for &ReductionPiece { piece, chunks: nch, len, row0 } in &plan {
+            let p = params(op, piece.1, c, t, momentum, eps, nch, len, row0, rows);
+            d.dispatch_views(&STATS_PARTIAL, &[part.all(), x.rows(piece, per)], &p, c * nch, &[]);
+        }
+        let p = params(op, b, c, t, momentum, eps, 0, 0, 0, rows);
+        d.dispatch(&STATS_FINAL, &[mean, rstd, running_mean, running_var, &part], &p, groups(c, STATS_FINAL.wg));
+    }
+    let (k, sa, sb) = if train { (&FWD_TRAIN, mean, rstd) } else { (&FWD_EVAL, running_mean, running_var) };
+    for &ReductionPiece { piece, .. } in &plan {
+        let p = params(op, piece.1, c, t, momentum, eps, 0, 0, 0, 0);
+        let views = [out.rows(piece, per), x.rows(piece, per), sa.all(), sb.all(), weight.all(), bias.all()];
+        d.dispatch_views(k, &views, &p, groups(piece.1 * per, k.wg), &[]);
     }
 }
 
@@ -84,13 +133,37 @@ pub(super) fn backward(
     rstd: &GpuBuf, weight: &GpuBuf, b: usize, c: usize, t: usize,
 ) {
     let op = "batchnorm_backward";
-    let p = params(op, b, c, t, 0.0, 0.0);
+    assert!(b * t > 0 && c > 0, "{op}: B T and C must be > 0");
     check_len(op, "dx", dx, b * c * t);
     check_len(op, "dout", dout, b * c * t);
     check_len(op, "x", x, b * c * t);
     for (name, v) in [("dweight", dweight), ("dbias", dbias), ("mean", mean), ("rstd", rstd), ("weight", weight)] {
         check_len(op, name, v, c);
     }
-    d.dispatch(&BWD_REDUCE, &[dweight, dbias, dout, x, mean, rstd], &p, c);
-    d.dispatch(&BWD_DATA, &[dx, dout, x, mean, rstd, weight, dweight, dbias], &p, groups(b * c * t, BWD_DATA.wg));
+    let per = c * t;
+    let (plan, rows) = d.reduction_plan(op, b, &[per], t, c, TARGET_GROUPS, MIN_CHUNK, 2 * c);
+    let part = d.scratch(2 * rows * c);
+    for &ReductionPiece { piece, chunks: nch, len, row0 } in &plan {
+        let p = params(op, piece.1, c, t, 0.0, 0.0, nch, len, row0, rows);
+        let views = [part.all(), dout.rows(piece, per), x.rows(piece, per), mean.all(), rstd.all()];
+        d.dispatch_views(&BWD_PARTIAL, &views, &p, c * nch, &[]);
+    }
+    let p = params(op, b, c, t, 0.0, 0.0, 0, 0, 0, rows);
+    d.dispatch(&BWD_FINAL, &[dweight, dbias, &part], &p, groups(c, BWD_FINAL.wg));
+    for &ReductionPiece { piece, .. } in &plan {
+        // P.b is the piece's batch; n = B T (the whole batch) comes in `b_all`
+        let mut p = params(op, piece.1, c, t, 0.0, 0.0, 0, 0, 0, 0).to_vec();
+        p.push(u(op, b));
+        let views = [
+            dx.rows(piece, per),
+            dout.rows(piece, per),
+            x.rows(piece, per),
+            mean.all(),
+            rstd.all(),
+            weight.all(),
+            dweight.all(),
+            dbias.all(),
+        ];
+        d.dispatch_views(&BWD_DATA, &views, &p, groups(piece.1 * per, BWD_DATA.wg), &[]);
+    }
 }

@@ -30,7 +30,9 @@ pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, mask: &GpuBuf, b:
     check_len(op, "out", out, b * f * t);
     check_len(op, "x", x, b * f * t);
     check_len(op, "mask", mask, b * f);
-    d.dispatch(&FWD, &[out, x, mask], &params(op, b, f, t), groups(b * f * t, FWD.wg));
+    let p = |nb| params(op, nb, f, t).to_vec();
+    let bufs = [(out, f * t), (x, f * t), (mask, f)];
+    d.dispatch_pieces(op, &FWD, &bufs, b, p, |nb| groups(nb * f * t, FWD.wg), &[]);
 }
 
 /// dx (B, F, T) =; dout (B, F, T); mask (B, F).
@@ -39,5 +41,7 @@ pub(super) fn backward(d: &GpuDevice, dx: &GpuBuf, dout: &GpuBuf, mask: &GpuBuf,
     check_len(op, "dx", dx, b * f * t);
     check_len(op, "dout", dout, b * f * t);
     check_len(op, "mask", mask, b * f);
-    d.dispatch(&BWD, &[dx, dout, mask], &params(op, b, f, t), groups(b * f * t, BWD.wg));
+    let p = |nb| params(op, nb, f, t).to_vec();
+    let bufs = [(dx, f * t), (dout, f * t), (mask, f)];
+    d.dispatch_pieces(op, &BWD, &bufs, b, p, |nb| groups(nb * f * t, BWD.wg), &[]);
 }

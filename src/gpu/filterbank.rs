@@ -1,6 +1,8 @@
 //! `shaders/filterbank.wgsl`: strided convolution of the waveform with the filterbank, and
-//! the filterbank's gradient. Each invocation computes KT = 4 filterbank rows.
-use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel};
+//! the filterbank's gradient (a split reduction over chunks of the (B, T) frames: partial
+//! pass, then a fixed-order final sum; deterministic, no atomics). Each invocation computes
+//! KT = 4 filterbank rows.
+use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel, ReductionPiece};
 
 const SRC: &str = include_str!("../../shaders/filterbank.wgsl");
 /// Rows per invocation (`KT` in the shader).
@@ -12,13 +14,24 @@ const FWD: Kernel = Kernel {
     wg: 64,
     bindings: &[ReadWrite, Read, Read],
 };
-const BWD: Kernel = Kernel {
+const BWD_PARTIAL: Kernel = Kernel {
     shader: "filterbank",
     source: SRC,
-    entry: "filterbank_backward",
+    entry: "filterbank_backward_partial",
     wg: 64,
     bindings: &[ReadWrite, Read, Read],
 };
+const BWD_FINAL: Kernel = Kernel {
+    shader: "filterbank",
+    source: SRC,
+    entry: "filterbank_backward_final",
+    wg: 64,
+    bindings: &[ReadWrite, Read],
+};
+/// Invocations the gradient's partial pass aims for in all (row groups x taps x chunks).
+const TARGET_INVOCATIONS: usize = 1 << 18;
+/// Fewest (b, t) frames per chunk of the gradient's reduction.
+const MIN_CHUNK: usize = 64;
 
 #[allow(clippy::too_many_arguments)]
 fn check(op: &str, b: usize, l: usize, k2: usize, w: usize, h: usize, t: usize) -> [u32; 6] {
@@ -37,7 +50,13 @@ pub(super) fn forward(
     check_len(op, "y", y, b * k2 * t);
     check_len(op, "x", x, b * l);
     check_len(op, "kernel", kernel, k2 * w);
-    d.dispatch(&FWD, &[y, x, kernel], &p, groups(b * k2.div_ceil(KT) * t, FWD.wg));
+    let pp = |nb| {
+        let mut q = p.to_vec();
+        q[0] = u(op, nb);
+        q
+    };
+    let gr = |nb: usize| groups(nb * k2.div_ceil(KT) * t, FWD.wg);
+    d.dispatch_pieces(op, &FWD, &[(y, k2 * t), (x, l), (kernel, 0)], b, pp, gr, &[]);
 }
 
 /// dkernel (K2, W) =; dy (B, K2, T); x (B, L).
@@ -51,5 +70,21 @@ pub(super) fn backward(
     check_len(op, "dkernel", dkernel, k2 * w);
     check_len(op, "dy", dy, b * k2 * t);
     check_len(op, "x", x, b * l);
-    d.dispatch(&BWD, &[dkernel, dy, x], &p, groups(k2.div_ceil(KT) * w, BWD.wg));
+    // Split reduction over chunks of the B T frames (partials in the scratch buffer, then a
+    // fixed-order sum per tap: deterministic), in pieces of the batch if needed.
+    let units = k2.div_ceil(KT) * w;
+    let (plan, rows) = d.reduction_plan(op, b, &[k2 * t, l], t, units, TARGET_INVOCATIONS, MIN_CHUNK, k2 * w);
+    let part = d.scratch(rows * k2 * w);
+    let with = |b: usize, chunks: [usize; 4]| {
+        let mut q = p.to_vec();
+        q[0] = u(op, b);
+        q.extend(chunks.map(|v| u(op, v)));
+        q
+    };
+    for ReductionPiece { piece, chunks: nch, len, row0 } in plan {
+        let views = [part.all(), dy.rows(piece, k2 * t), x.rows(piece, l)];
+        let q = with(piece.1, [nch, len, row0, rows]);
+        d.dispatch_views(&BWD_PARTIAL, &views, &q, groups(units * nch, BWD_PARTIAL.wg), &[]);
+    }
+    d.dispatch(&BWD_FINAL, &[dkernel, &part], &with(b, [0, 0, 0, rows]), groups(k2 * w, BWD_FINAL.wg));
 }

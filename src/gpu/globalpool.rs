@@ -18,7 +18,8 @@ pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, b: usize, c: usiz
     assert!(t > 0, "{op}: T must be > 0");
     check_len(op, "out", out, b * c);
     check_len(op, "x", x, b * c * t);
-    d.dispatch(&FWD, &[out, x], &[u(op, b), u(op, c), u(op, t)], groups(b * c, FWD.wg));
+    let p = |nb| vec![u(op, nb), u(op, c), u(op, t)];
+    d.dispatch_pieces(op, &FWD, &[(out, c), (x, c * t)], b, p, |nb| groups(nb * c, FWD.wg), &[]);
 }
 
 /// dx (B, C, T) =; dout (B, C); x (B, C, T).
@@ -28,5 +29,6 @@ pub(super) fn backward(d: &GpuDevice, dx: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, b:
     check_len(op, "dx", dx, b * c * t);
     check_len(op, "dout", dout, b * c);
     check_len(op, "x", x, b * c * t);
-    d.dispatch(&BWD, &[dx, dout, x], &[u(op, b), u(op, c), u(op, t)], groups(b * c, BWD.wg));
+    let p = |nb| vec![u(op, nb), u(op, c), u(op, t)];
+    d.dispatch_pieces(op, &BWD, &[(dx, c * t), (dout, c), (x, c * t)], b, p, |nb| groups(nb * c, BWD.wg), &[]);
 }

@@ -17,7 +17,8 @@ pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, y: &GpuBuf, b: usize, f: usiz
     let op = "log_energy_forward";
     check_len(op, "out", out, b * f * t);
     check_len(op, "y", y, b * 2 * f * t);
-    d.dispatch(&FWD, &[out, y], &[u(op, b), u(op, f), u(op, t)], groups(b * f * t, FWD.wg));
+    let p = |nb| vec![u(op, nb), u(op, f), u(op, t)];
+    d.dispatch_pieces(op, &FWD, &[(out, f * t), (y, 2 * f * t)], b, p, |nb| groups(nb * f * t, FWD.wg), &[]);
 }
 
 /// dy (B, 2F, T) =; dout (B, F, T); y (B, 2F, T).
@@ -26,5 +27,7 @@ pub(super) fn backward(d: &GpuDevice, dy: &GpuBuf, dout: &GpuBuf, y: &GpuBuf, b:
     check_len(op, "dy", dy, b * 2 * f * t);
     check_len(op, "dout", dout, b * f * t);
     check_len(op, "y", y, b * 2 * f * t);
-    d.dispatch(&BWD, &[dy, dout, y], &[u(op, b), u(op, f), u(op, t)], groups(b * f * t, BWD.wg));
+    let p = |nb| vec![u(op, nb), u(op, f), u(op, t)];
+    let bufs = [(dy, 2 * f * t), (dout, f * t), (y, 2 * f * t)];
+    d.dispatch_pieces(op, &BWD, &bufs, b, p, |nb| groups(nb * f * t, BWD.wg), &[]);
 }

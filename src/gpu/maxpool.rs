@@ -12,7 +12,8 @@ pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, b: usize, c: usiz
     let op = "maxpool_forward";
     check_len(op, "out", out, b * c * (t / 2));
     check_len(op, "x", x, b * c * t);
-    d.dispatch(&FWD, &[out, x], &[u(op, b), u(op, c), u(op, t)], groups(b * c * (t / 2), FWD.wg));
+    let p = |nb| vec![u(op, nb), u(op, c), u(op, t)];
+    d.dispatch_pieces(op, &FWD, &[(out, c * (t / 2)), (x, c * t)], b, p, |nb| groups(nb * c * (t / 2), FWD.wg), &[]);
 }
 
 /// dx (B, C, T) =; dout (B, C, T/2); x (B, C, T).
@@ -21,5 +22,7 @@ pub(super) fn backward(d: &GpuDevice, dx: &GpuBuf, dout: &GpuBuf, x: &GpuBuf, b:
     check_len(op, "dx", dx, b * c * t);
     check_len(op, "dout", dout, b * c * (t / 2));
     check_len(op, "x", x, b * c * t);
-    d.dispatch(&BWD, &[dx, dout, x], &[u(op, b), u(op, c), u(op, t)], groups(b * c * t, BWD.wg));
+    let p = |nb| vec![u(op, nb), u(op, c), u(op, t)];
+    let bufs = [(dx, c * t), (dout, c * (t / 2)), (x, c * t)];
+    d.dispatch_pieces(op, &BWD, &bufs, b, p, |nb| groups(nb * c * t, BWD.wg), &[]);
 }

@@ -46,6 +46,8 @@ use crate::device::{AdamW, Device};
 
 /// Size of one uniform slot in bytes (the largest `min_uniform_buffer_offset_alignment`).
 const SLOT: usize = 256;
+/// Most chunks a split reduction uses (bounds its scratch).
+pub(crate) const MAX_CHUNKS: usize = 1024;
 /// Uniform slots per ring; the pending work is submitted when they are all used.
 pub const RING_SLOTS: usize = 256;
 /// Dispatches [`GpuDevice::time`] can time with timestamp queries (two queries each); later
@@ -209,8 +211,66 @@ pub(crate) struct Kernel {
     pub bindings: &'static [Access],
 }
 
-/// (shader, entry point, `WG` override constant).
-type PipelineKey = (&'static str, &'static str, u32);
+/// (shader, entry point, `WG` override constant, other override constants by name).
+type PipelineKey = (&'static str, &'static str, u32, Vec<(&'static str, u32)>);
+
+/// A range of a [`GpuBuf`] bound to one storage binding: `len` floats from float `off`.
+/// Kernels that run in pieces ([`GpuDevice::pieces`]) bind batch slices of their buffers.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    buf: &'a GpuBuf,
+    off: usize,
+    len: usize,
+}
+
+impl GpuBuf {
+    /// The whole buffer.
+    pub(crate) fn all(&self) -> View<'_> {
+        View { buf: self, off: 0, len: self.len }
+    }
+    /// Samples `b0 .. b0 + nb` of a batch-major buffer holding `per` floats per sample.
+    pub(crate) fn rows(&self, (b0, nb): (usize, usize), per: usize) -> View<'_> {
+        assert!((b0 + nb) * per <= self.len, "view of samples {b0}..{} x {per} floats past a buffer of {}", b0 + nb, self.len);
+        View { buf: self, off: b0 * per, len: nb * per }
+    }
+}
+
+/// Knobs of the kernels' scheduling. None of them changes what an op computes; split
+/// reductions change the order of the float additions (so results move in the last bits), and
+/// stay deterministic for a given shape, chunk count and piece size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tuning {
+    /// Forward products of the filterbank and conv1d with workgroup shared-memory tiles (the
+    /// `*_tiled` entry points); false: the plain register-tile kernels. [`GpuDevice::new`]
+    /// picks by adapter class: plain on CPU (software) adapters, tiled on the others.
+    pub tiled: bool,
+    /// Filterbank tiles: (`FK` rows, `FT` frames, `FJ` taps per shared-memory step); FK and
+    /// FT multiples of 4 (each invocation computes a 4 x 4 register tile), FK * FT / 16
+    /// invocations per workgroup (<= 256), (FK + FT) * FJ <= 4096 floats of shared memory.
+    pub fb_tile: [u32; 3],
+    /// Conv1d tiles: (`CO` output channels, `CT` frames, `CI` input channels per step); same
+    /// rules, with CO * CI * 3 + CI * (CT + 2) <= 4096 floats of shared memory.
+    pub conv_tile: [u32; 3],
+    /// Chunks of the split reductions (BatchNorm statistics, conv1d and filterbank weight
+    /// gradients); `None`: sized from the problem (see `GpuDevice::reduction_plan`). Tests force 1 and many.
+    pub chunks: Option<usize>,
+    /// Largest storage binding in bytes that a kernel may use, below the adapter's own limit;
+    /// `None`: the adapter's limit. Tests set a small one to prove the piecewise path.
+    pub max_binding: Option<u64>,
+}
+
+impl Tuning {
+    /// The defaults for an adapter of this class: plain kernels on CPU adapters.
+    pub fn for_adapter(device_type: wgpu::DeviceType) -> Tuning {
+        Tuning {
+            tiled: device_type != wgpu::DeviceType::Cpu,
+            fb_tile: [32, 32, 16],
+            conv_tile: [32, 32, 8],
+            chunks: None,
+            max_binding: None,
+        }
+    }
+}
 
 struct Pipeline {
     pipeline: wgpu::ComputePipeline,
@@ -243,8 +303,17 @@ pub struct GpuDevice {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
+    /// Largest storage binding the adapter allows, bytes.
     max_binding: u64,
+    /// Largest buffer the adapter allows, bytes.
+    max_buffer: u64,
+    /// Offsets of storage bindings must be multiples of this, bytes.
+    storage_align: u64,
     max_groups_per_dim: usize,
+    tuning: Mutex<Tuning>,
+    /// Partial sums of the split reductions; grown to the largest size asked for and reused,
+    /// so a training loop allocates it during its first step only.
+    scratch: Mutex<Option<Arc<GpuBuf>>>,
     ring: wgpu::Buffer,
     modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
     /// Keyed by (shader, entry point, WG override).
@@ -287,6 +356,8 @@ impl GpuDevice {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        // `required_limits` above asks for the adapter's own limits (not wgpu's defaults), so
+        // large batches and long inputs get the card's full binding and buffer sizes.
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let timer = features.contains(wgpu::Features::TIMESTAMP_QUERY).then(|| {
             let bytes = (2 * TIMER_PAIRS * 8) as u64;
@@ -308,6 +379,7 @@ impl GpuDevice {
                 readback: buffer("timer readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
             }
         });
+        let tuning = Tuning::for_adapter(info.device_type);
         Ok(GpuDevice {
             _instance: inst,
             adapter,
@@ -315,6 +387,10 @@ impl GpuDevice {
             queue,
             info,
             max_binding,
+            max_buffer: limits.max_buffer_size,
+            storage_align: u64::from(limits.min_storage_buffer_offset_alignment),
+            tuning: Mutex::new(tuning),
+            scratch: Mutex::new(None),
             max_groups_per_dim: limits.max_compute_workgroups_per_dimension as usize,
             ring,
             modules: Mutex::new(HashMap::new()),
@@ -420,6 +496,116 @@ impl GpuDevice {
         }
     }
 
+    /// The kernels' scheduling knobs now in force.
+    pub fn tuning(&self) -> Tuning {
+        self.tuning.lock().unwrap().clone()
+    }
+
+    /// Sets the scheduling knobs (benchmarks compare the variants; tests force chunk counts
+    /// and piece sizes). Panics on tile sizes the shaders cannot take.
+    pub fn set_tuning(&self, t: Tuning) {
+        for (what, [a, b, c], shared) in [
+            ("fb_tile", t.fb_tile, (t.fb_tile[0] + t.fb_tile[1]) * t.fb_tile[2]),
+            ("conv_tile", t.conv_tile, t.conv_tile[0] * t.conv_tile[2] * 3 + t.conv_tile[2] * (t.conv_tile[1] + 2)),
+        ] {
+            assert!(
+                a > 0 && b > 0 && c > 0 && a % 4 == 0 && b % 4 == 0 && a * b / 16 <= 256 && shared <= 4096,
+                "set_tuning: {what} {:?} must be multiples of 4 with at most 256 invocations and 4096 floats of \
+                 shared memory",
+                [a, b, c]
+            );
+        }
+        if let Some(c) = t.chunks {
+            assert!(c > 0, "set_tuning: chunks must be > 0");
+        }
+        if let Some(m) = t.max_binding {
+            assert!(m >= 256, "set_tuning: max_binding must be >= 256 bytes");
+        }
+        *self.tuning.lock().unwrap() = t;
+    }
+
+    /// Largest storage binding a kernel may use now, bytes.
+    fn binding_limit(&self) -> u64 {
+        let t = self.tuning.lock().unwrap();
+        t.max_binding.map_or(self.max_binding, |m| m.min(self.max_binding))
+    }
+
+    /// Splits a batch of `b` samples into pieces `(b0, nb)` such that the slice of every
+    /// batch-major buffer of the call (`per_sample` floats per sample each) fits one storage
+    /// binding and starts at an offset the adapter accepts. One piece `(0, b)` when the whole
+    /// buffers fit. Pieces hold a multiple of `m` samples, m = the smallest count whose slices
+    /// start aligned for every buffer (a power of two, at most alignment / 4).
+    pub fn pieces(&self, op: &str, b: usize, per_sample: &[usize]) -> Vec<(usize, usize)> {
+        let limit = self.binding_limit();
+        let biggest = per_sample.iter().copied().max().unwrap_or(1).max(1) as u64 * 4;
+        if biggest * b as u64 <= limit || b == 0 {
+            return vec![(0, b)];
+        }
+        let align = self.storage_align.max(4);
+        let m = per_sample.iter().map(|&s| align / gcd(4 * s.max(1) as u64, align)).max().unwrap_or(1);
+        let nb = (limit / biggest) / m * m;
+        assert!(
+            nb > 0,
+            "{op}: {m} samples of {biggest} bytes (the smallest aligned piece) exceed the largest storage \
+             binding ({limit} bytes) of this adapter; use shorter inputs, or --device cpu"
+        );
+        (0..b).step_by(nb as usize).map(|b0| (b0, (nb as usize).min(b - b0))).collect()
+    }
+
+    /// A scratch buffer of at least `len` floats for partial sums. One buffer serves every
+    /// split reduction (each finishes with it before the next dispatch reads it: dispatches run
+    /// in order); it grows to the largest size asked for and is then reused.
+    pub(crate) fn scratch(&self, len: usize) -> Arc<GpuBuf> {
+        let mut s = self.scratch.lock().unwrap();
+        if let Some(b) = s.as_ref().filter(|b| b.len >= len) {
+            return b.clone();
+        }
+        let b = Arc::new(self.alloc(len));
+        *s = Some(b.clone());
+        b
+    }
+
+    /// The plan of a split reduction over a batch of `b` samples with `positions` reduced
+    /// elements per sample: the batch's pieces ([`GpuDevice::pieces`] for buffers of
+    /// `per_sample` floats a sample), each piece's (chunks, elements per chunk, first chunk
+    /// row), and the total chunk rows of the partials (`row_floats` floats a row).
+    ///
+    /// Chunks per piece: enough for about `target` workgroups (or invocations) in all with
+    /// `units` per chunk, each of at least `min_chunk` elements, at most [`MAX_CHUNKS`], and
+    /// few enough that all partial rows fit one binding; [`Tuning::chunks`] overrides the
+    /// first two rules. Every chunk is non-empty. Deterministic: a function of the shape and
+    /// the tuning only.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reduction_plan(
+        &self, op: &str, b: usize, per_sample: &[usize], positions: usize, units: usize, target: usize,
+        min_chunk: usize, row_floats: usize,
+    ) -> (Vec<ReductionPiece>, usize) {
+        let pieces = self.pieces(op, b, per_sample);
+        let fit = (self.binding_limit() / (4 * row_floats.max(1) as u64)) as usize / pieces.len();
+        assert!(
+            fit > 0,
+            "{op}: the partial sums of {} pieces ({row_floats} floats each) exceed the largest storage binding \
+             ({} bytes); use shorter inputs, or --device cpu",
+            pieces.len(),
+            self.binding_limit()
+        );
+        let forced = self.tuning.lock().unwrap().chunks;
+        let mut rows = 0;
+        let mut plan = Vec::new();
+        for piece in pieces {
+            let n = (piece.1 * positions).max(1);
+            let want = match forced {
+                Some(c) => c.min(n),
+                None => target.div_ceil(units.max(1)).min(n.div_ceil(min_chunk)).clamp(1, MAX_CHUNKS),
+            };
+            let len = n.div_ceil(want.min(fit));
+            let chunks = n.div_ceil(len);
+            plan.push(ReductionPiece { piece, chunks, len, row0: rows });
+            rows += chunks;
+        }
+        (plan, rows)
+    }
+
     fn module(&self, k: &Kernel) -> Arc<wgpu::ShaderModule> {
         let mut mods = self.modules.lock().unwrap();
         if let Some(m) = mods.get(k.shader) {
@@ -438,16 +624,22 @@ impl GpuDevice {
         m
     }
 
-    fn pipeline(&self, k: &Kernel, wg: u32) -> Arc<Pipeline> {
-        if let Some(p) = self.pipelines.lock().unwrap().get(&(k.shader, k.entry, wg)) {
+    fn pipeline(&self, k: &Kernel, wg: u32, consts: &[(&'static str, u32)]) -> Arc<Pipeline> {
+        let key = (k.shader, k.entry, wg, consts.to_vec());
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return p.clone();
         }
         let module = self.module(k);
-        let label = if wg == k.wg {
+        let mut label = if wg == k.wg {
             format!("{}.wgsl:{}", k.shader, k.entry)
         } else {
             format!("{}.wgsl:{} (WG {wg})", k.shader, k.entry)
         };
+        for (name, v) in consts {
+            label.push_str(&format!(" {name}={v}"));
+        }
+        let mut constants: Vec<(&str, f64)> = vec![("WG", wg as f64)];
+        constants.extend(consts.iter().map(|&(n, v)| (n, v as f64)));
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -485,7 +677,7 @@ impl GpuDevice {
             module: &module,
             entry_point: Some(k.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &[("WG", wg as f64)],
+                constants: &constants,
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
@@ -494,7 +686,7 @@ impl GpuDevice {
             panic!("cannot create the pipeline {label}: {e}");
         }
         let p = Arc::new(Pipeline { pipeline, layout });
-        self.pipelines.lock().unwrap().insert((k.shader, k.entry, wg), p.clone());
+        self.pipelines.lock().unwrap().insert(key, p.clone());
         p
     }
 
@@ -502,6 +694,15 @@ impl GpuDevice {
     /// shaders linearise `wid.y * nwg.x + wid.x` and bounds-check). `params` fills the
     /// uniform slot (at most 64 words).
     pub(crate) fn dispatch(&self, k: &Kernel, bufs: &[&GpuBuf], params: &[u32], groups: usize) {
+        let views: Vec<View> = bufs.iter().map(|b| b.all()).collect();
+        self.dispatch_views(k, &views, params, groups, &[]);
+    }
+
+    /// [`GpuDevice::dispatch`] with buffer ranges (pieces) and override constants besides `WG`.
+    /// Each range must fit one storage binding ([`GpuDevice::pieces`] sizes them).
+    pub(crate) fn dispatch_views(
+        &self, k: &Kernel, bufs: &[View], params: &[u32], groups: usize, consts: &[(&'static str, u32)],
+    ) {
         assert_eq!(bufs.len(), k.bindings.len(), "{}: wrong number of buffers", k.entry);
         assert!(params.len() * 4 <= SLOT, "{}: too many parameters", k.entry);
         if groups == 0 {
@@ -516,7 +717,7 @@ impl GpuDevice {
             }
             _ => (k.wg, groups),
         };
-        let pipe = self.pipeline(k, wg);
+        let pipe = self.pipeline(k, wg, consts);
         let max = self.max_groups_per_dim;
         let gx = groups.min(max);
         let gy = groups.div_ceil(gx);
@@ -538,8 +739,25 @@ impl GpuDevice {
                 size: NonZeroU64::new(SLOT as u64),
             }),
         }];
-        for (i, b) in bufs.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.buffer.as_entire_binding() });
+        let limit = self.binding_limit();
+        for (i, v) in bufs.iter().enumerate() {
+            let (off, size) = (v.off as u64 * 4, v.len.max(1) as u64 * 4);
+            assert!(
+                size <= limit && off.is_multiple_of(self.storage_align) && off + size <= v.buf.buffer.size(),
+                "{}: binding {} of {size} bytes at offset {off} exceeds the storage binding limit ({limit} bytes) \
+                 or alignment ({}); this op should have run in pieces",
+                k.entry,
+                i + 1,
+                self.storage_align
+            );
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &v.buf.buffer,
+                    offset: off,
+                    size: NonZeroU64::new(size),
+                }),
+            });
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -571,6 +789,22 @@ impl GpuDevice {
         pass.dispatch_workgroups(gx as u32, gy as u32, 1);
     }
 
+    /// Runs `k` over a batch of `b` samples in as many pieces as the binding limit needs
+    /// ([`GpuDevice::pieces`]): `bufs` pairs each buffer with its floats per sample (0: bound
+    /// whole, e.g. weights); `params(nb)` and `groups(nb)` give a piece of `nb` samples its
+    /// uniform slot and workgroup count. For kernels whose samples are independent.
+    pub(crate) fn dispatch_pieces(
+        &self, op: &str, k: &Kernel, bufs: &[(&GpuBuf, usize)], b: usize, params: impl Fn(usize) -> Vec<u32>,
+        groups: impl Fn(usize) -> usize, consts: &[(&'static str, u32)],
+    ) {
+        let per: Vec<usize> = bufs.iter().map(|&(_, p)| p).filter(|&p| p > 0).collect();
+        for piece in self.pieces(op, b, &per) {
+            let views: Vec<View> =
+                bufs.iter().map(|&(buf, p)| if p == 0 { buf.all() } else { buf.rows(piece, p) }).collect();
+            self.dispatch_views(k, &views, &params(piece.1), groups(piece.1), consts);
+        }
+    }
+
     /// Submits the pending work (uniform slots first), without waiting for it.
     fn flush(&self, p: &mut Pending) {
         let Some(enc) = p.encoder.take() else {
@@ -591,6 +825,25 @@ impl GpuDevice {
 
     fn wait(&self) {
         self.device.poll(wgpu::PollType::wait_indefinitely()).expect("gpu device lost while waiting for work");
+    }
+}
+
+/// One piece of a split reduction ([`GpuDevice::reduction_plan`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReductionPiece {
+    /// (first sample, samples).
+    pub piece: (usize, usize),
+    /// Chunks of this piece, elements per chunk (the last may be shorter), first chunk row.
+    pub chunks: usize,
+    pub len: usize,
+    pub row0: usize,
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 
@@ -618,11 +871,12 @@ impl Device for GpuDevice {
 
     fn alloc(&self, len: usize) -> GpuBuf {
         let size = (len.max(1) * 4) as u64;
+        // Buffers may exceed one binding: the ops over batch-major tensors run in pieces.
         assert!(
-            size <= self.max_binding,
-            "gpu alloc of {len} floats ({size} bytes) exceeds this adapter's largest storage binding \
-             ({} bytes); use a smaller batch or --device cpu",
-            self.max_binding
+            size <= self.max_buffer,
+            "gpu alloc of {len} floats ({size} bytes) exceeds this adapter's largest buffer ({} bytes); use a \
+             smaller batch or shorter inputs, or --device cpu",
+            self.max_buffer
         );
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {

@@ -10,7 +10,9 @@ const BWD: Kernel =
 pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, n: usize) {
     check_len("relu_forward", "out", out, n);
     check_len("relu_forward", "x", x, n);
-    d.dispatch(&FWD, &[out, x], &[u("relu_forward", n)], groups(n, FWD.wg));
+    // in pieces of whole elements where N floats exceed one binding
+    let p = |nb| vec![u("relu_forward", nb)];
+    d.dispatch_pieces("relu_forward", &FWD, &[(out, 1), (x, 1)], n, p, |nb| groups(nb, FWD.wg), &[]);
 }
 
 /// dx (N) =; dout (N); out (N).
@@ -18,5 +20,6 @@ pub(super) fn backward(d: &GpuDevice, dx: &GpuBuf, dout: &GpuBuf, out: &GpuBuf, 
     check_len("relu_backward", "dx", dx, n);
     check_len("relu_backward", "dout", dout, n);
     check_len("relu_backward", "out", out, n);
-    d.dispatch(&BWD, &[dx, dout, out], &[u("relu_backward", n)], groups(n, BWD.wg));
+    let p = |nb| vec![u("relu_backward", nb)];
+    d.dispatch_pieces("relu_backward", &BWD, &[(dx, 1), (dout, 1), (out, 1)], n, p, |nb| groups(nb, BWD.wg), &[]);
 }
