@@ -1,14 +1,17 @@
 //! Kernel benchmarks: every op of `Device` (forward and each backward) on the `gpu` device
 //! (WGSL through wgpu) and the `cpu` device (rayon twin), at the default model's shapes
 //! (batch 32 x 2 s at 16 kHz) and at a small shape (batch 2 x 0.25 s) that runs quickly on a
-//! software adapter. One row per (op, shape, device): median time per call after a warm-up,
-//! GFLOP/s and GB/s from analytic counts (`Op::flops`, `Op::bytes`). Then workgroup-size
-//! variants of conv1d and filterbank forward, each validated against the cpu twin first, and a
-//! summary: one training step's worth of ops per device.
+//! software adapter; with `--full`, the gpu at batch 256 too. One row per (op, shape,
+//! device): median time per call after a warm-up, GFLOP/s and GB/s from analytic counts
+//! (`Op::flops`, `Op::bytes`). Then the variants of conv1d and filterbank forward side by side
+//! (plain at several workgroup sizes, and the shared-memory tiled kernel at several tile
+//! sizes), each validated against the cpu twin first, naming the faster one on this adapter,
+//! and a summary: one training step's worth of ops per device.
 //!
 //! Run: `cargo bench --bench kernels [-- FLAGS]`, or the same flags in `WAVNET_KERNELS`:
 //!   --small-only  gpu at the small shape only (the default on software adapters, e.g. lavapipe)
-//!   --full        gpu at the default shapes too (the default on hardware adapters)
+//!   --full        gpu at the default shapes and at batch 256 x 2 s too (the default on
+//!                 hardware adapters)
 //!   --cpu-only / --gpu-only   time one device (the cpu twin still validates gpu variants)
 //!   --iters N     timed calls per row (median; default 15, fewer for calls over 0.5 s)
 //!
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use wavnet::cpu::CpuDevice;
 use wavnet::device::{hash_u32, AdamW, Device};
-use wavnet::gpu::GpuDevice;
+use wavnet::gpu::{GpuDevice, Tuning};
 use wavnet::model::{param_specs, Config, Kind};
 
 /// Reference for the cpu side: this machine's measured f32 matmul limit (rayon, 2 threads,
@@ -581,48 +584,78 @@ fn forward_output<D: Device>(dev: &D, op: Op) -> Vec<f32> {
     }
 }
 
-/// Validates every workgroup-size variant of `entry` against the cpu twin at each of `ops`
-/// (panics on a mismatch), then times them and names the fastest (summed over the shapes).
-fn variants(gpu: &GpuDevice, cpu: &CpuDevice, entry: &str, ops: &[Op], iters: usize) {
+/// Checks one variant's output against the cpu twin's (panics on a mismatch); the error.
+fn validate(entry: &str, label: &str, op: Op, got: &[f32], want: &[f32]) -> (f32, f32) {
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let ok = got.len() == want.len() && err <= 1e-4 * scale && err.is_finite();
+    if !ok {
+        println!("  {label:<24} {:<36} max |gpu - cpu| = {err:.2e} (max |cpu| {scale:.1}) WRONG", op.shape());
+    }
+    assert!(ok, "{entry} {label} disagrees with the cpu twin at {}: max abs error {err}", op.shape());
+    (err, scale)
+}
+
+/// Validates every variant of `entry` against the cpu twin at each of `ops` (panics on a
+/// mismatch), then times them side by side and names the fastest (summed over the shapes):
+/// the plain kernel at each workgroup size (the `WG` override constant), and the workgroup
+/// shared-memory tiled kernel (`*_tiled`) at each of `tiles` (its tile override constants).
+fn variants(gpu: &GpuDevice, cpu: &CpuDevice, entry: &str, ops: &[Op], iters: usize, tiles: &[[u32; 3]]) {
     println!(
-        "\n## variants of {entry}: WG (workgroup size, the `WG` override constant) in {WG_VARIANTS:?}; default 64"
+        "\n## variants of {entry}: plain with WG (workgroup size, the `WG` override constant) in {WG_VARIANTS:?} \
+         (default 64), tiled with tiles {tiles:?}"
     );
     let refs: Vec<Vec<f32>> = ops.iter().map(|&op| forward_output(cpu, op)).collect();
+    let base = gpu.tuning();
+    let conv = entry.starts_with("conv1d");
+    let mut settings: Vec<(String, Tuning, Option<u32>)> = WG_VARIANTS
+        .iter()
+        .map(|&wg| (format!("plain WG {wg}"), Tuning { tiled: false, ..base.clone() }, Some(wg)))
+        .collect();
+    for &tile in tiles {
+        let t = if conv {
+            Tuning { tiled: true, conv_tile: tile, ..base.clone() }
+        } else {
+            Tuning { tiled: true, fb_tile: tile, ..base.clone() }
+        };
+        settings.push((format!("tiled {tile:?}"), t, None));
+    }
     let mut totals = Vec::new();
-    for wg in WG_VARIANTS {
-        gpu.set_workgroup_size(entry, Some(wg));
+    for (label, tuning, wg) in &settings {
+        gpu.set_tuning(tuning.clone());
+        gpu.set_workgroup_size(entry, *wg);
         let mut total = 0.0;
         for (&op, want) in ops.iter().zip(&refs) {
-            let got = forward_output(gpu, op);
-            let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-            let err = got.iter().zip(want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            let ok = got.len() == want.len() && err <= 1e-4 * scale && err.is_finite();
-            if !ok {
-                println!("  WG {wg:>3}  {:<36} max |gpu - cpu| = {err:.2e} (max |cpu| {scale:.1}) WRONG", op.shape());
-            }
-            assert!(ok, "{entry} with WG {wg} disagrees with the cpu twin at {}: max abs error {err}", op.shape());
+            let (err, scale) = validate(entry, label, op, &forward_output(gpu, op), want);
             let f = op.prepare(gpu);
             let secs = measure(gpu, &*f, iters);
             println!(
-                "  WG {wg:>3}  {:<36} max |gpu - cpu| {err:.1e} (max |cpu| {scale:>4.1}) ok  {:>11} {:>7.3} GFLOP/s",
+                "  {label:<24} {:<36} max |gpu - cpu| {err:.1e} (max |cpu| {scale:>4.1}) ok  {:>11} {:>7.3} GFLOP/s",
                 op.shape(),
                 fmt_time(secs),
                 op.flops() / secs / 1e9
             );
             total += secs;
         }
-        totals.push((wg, total));
+        totals.push((label.clone(), total));
     }
     gpu.set_workgroup_size(entry, None);
-    let default = totals.iter().find(|(wg, _)| *wg == 64).map_or(f64::NAN, |t| t.1);
-    let best = totals.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).expect("variants");
+    gpu.set_tuning(base.clone());
+    let plain = totals.iter().find(|(l, _)| l == "plain WG 64").map_or(f64::NAN, |t| t.1);
+    let tiled = totals.iter().find(|(l, _)| l.starts_with("tiled")).map_or(f64::NAN, |t| t.1);
+    let best = totals.iter().min_by(|a, b| a.1.total_cmp(&b.1)).expect("variants");
     println!(
-        "  winner on {}: WG {} ({} summed over the shapes; default WG 64: {}, {:.2}x)",
+        "  winner on {}: {} ({} summed over the shapes; plain WG 64: {}, tiled default: {}, {:.2}x over plain)",
         gpu.adapter_info(),
         best.0,
         fmt_time(best.1),
-        fmt_time(default),
-        default / best.1
+        fmt_time(plain),
+        fmt_time(tiled),
+        plain / best.1
+    );
+    println!(
+        "  this adapter class runs the {} kernel (Tuning::for_adapter: plain on CPU adapters, tiled on GPUs)",
+        if base.tiled { "tiled" } else { "plain" }
     );
 }
 
@@ -745,13 +778,23 @@ fn main() {
         };
         let (vs, vlabel) = if full { (&default, &def_label) } else { (&small, &small_label) };
         println!("\n# kernel variants at {vlabel} (each checked against the cpu twin first)");
-        variants(g, &cpu, "conv1d_forward", &convs(vs), fl.iters);
-        variants(g, &cpu, "filterbank_forward", &fbs(vs), fl.iters);
+        let fb_default = Tuning::for_adapter(wgpu::DeviceType::DiscreteGpu).fb_tile;
+        let conv_default = Tuning::for_adapter(wgpu::DeviceType::DiscreteGpu).conv_tile;
+        variants(g, &cpu, "conv1d_forward", &convs(vs), fl.iters, &[conv_default, [64, 16, 8], [16, 64, 8]]);
+        variants(g, &cpu, "filterbank_forward", &fbs(vs), fl.iters, &[fb_default, [64, 16, 16], [16, 64, 16]]);
 
         if full {
             println!("\n## gpu, {def_label}");
             let rows = table(g, "gpu", &default, fl.iters);
             summaries.push((format!("gpu, {def_label}"), rows, None));
+            // --full: batch 256 too (the split reductions and tiles are for this size)
+            let (big_label, big) = step_ops(256, 2.0);
+            println!("\n# kernel variants at {big_label} (each checked against the cpu twin first)");
+            variants(g, &cpu, "conv1d_forward", &convs(&big), fl.iters, &[conv_default, [64, 16, 8]]);
+            variants(g, &cpu, "filterbank_forward", &fbs(&big), fl.iters, &[fb_default, [64, 16, 16]]);
+            println!("\n## gpu, {big_label}");
+            let rows = table(g, "gpu", &big, fl.iters);
+            summaries.push((format!("gpu, {big_label}"), rows, None));
         }
     }
     if fl.cpu {

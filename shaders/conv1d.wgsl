@@ -70,6 +70,73 @@ fn conv1d_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     }
 }
 
+// ---- conv1d_forward_tiled: out = (workgroup shared-memory tiles)
+// One workgroup per (b, CO output channels, CF frames); CN = CO CF / 16 invocations, each a
+// 4 x 4 register tile (4 channels x 4 frames). The input channels are walked in steps of CI:
+// the weight tile [CO][CI][3] and the input tile [CI][CF + 2] (frames t0 - 1 .. t0 + CF, zero
+// outside 0..T) go to workgroup memory. Tile sizes are override constants set at pipeline
+// creation (`Tuning::conv_tile` = (CO, CF, CI)); the host checks CO, CF multiples of 4,
+// CN <= 256, CO CI 3 + CI (CF + 2) <= 4096. Same summation order as conv1d_forward.
+override CO: u32 = 32u;
+override CF: u32 = 32u;
+override CI: u32 = 8u;
+override CN: u32 = 64u;
+var<workgroup> sh: array<f32, 4096>;          // weight tile (CO x CI x 3), then input tile (CI x (CF + 2))
+
+@compute @workgroup_size(CN)
+fn conv1d_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;           // uniform across the workgroup
+    let tt_n = (P.t + CF - 1u) / CF;
+    let ot_n = (P.co + CO - 1u) / CO;
+    if (g >= P.b * ot_n * tt_n) { return; }
+    let t0 = (g % tt_n) * CF;
+    let o0 = ((g / tt_n) % ot_n) * CO;
+    let b = g / (tt_n * ot_n);
+    let ro = (lid / (CF / 4u)) * 4u;          // this invocation's channels o0 + ro .. + 4
+    let rt = (lid % (CF / 4u)) * 4u;          // and frames t0 + rt .. + 4
+    let xs0 = CO * CI * 3u;
+    let xw = CF + 2u;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i0 = 0u; i0 < P.ci; i0 += CI) {
+        for (var q = lid; q < CO * CI * 3u; q += CN) {
+            let o = o0 + q / (CI * 3u);
+            let i = i0 + (q / 3u) % CI;
+            let ok = o < P.co && i < P.ci;
+            sh[q] = select(0.0, w[(min(o, P.co - 1u) * P.ci + min(i, P.ci - 1u)) * 3u + q % 3u], ok);
+        }
+        for (var q = lid; q < CI * xw; q += CN) {
+            let i = i0 + q / xw;
+            let t = i32(t0 + q % xw) - 1;
+            let ok = i < P.ci && t >= 0 && t < i32(P.t);
+            sh[xs0 + q] = select(0.0, x[(b * P.ci + min(i, P.ci - 1u)) * P.t + u32(clamp(t, 0, i32(P.t) - 1))], ok);
+        }
+        workgroupBarrier();
+        let n_i = min(CI, P.ci - i0);
+        for (var ii = 0u; ii < n_i; ii++) {
+            var xs: array<f32, 6>;
+            for (var m = 0u; m < 6u; m++) { xs[m] = sh[xs0 + ii * xw + rt + m]; }
+            for (var r = 0u; r < 4u; r++) {
+                let wb = ((ro + r) * CI + ii) * 3u;
+                let w0 = sh[wb];
+                let w1 = sh[wb + 1u];
+                let w2 = sh[wb + 2u];
+                for (var m = 0u; m < 4u; m++) {
+                    acc[r][m] += w0 * xs[m] + w1 * xs[m + 1u] + w2 * xs[m + 2u];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 4u; r++) {
+        for (var m = 0u; m < 4u; m++) {
+            let o = o0 + ro + r;
+            let t = t0 + rt + m;
+            if (o < P.co && t < P.t) { out[(b * P.co + o) * P.t + t] = acc[r][m]; }
+        }
+    }
+}
+
 // ---- conv1d_backward_data: dx =
 @group(0) @binding(1) var<storage, read_write> dx: array<f32>;     // (B, Ci, T) =
 @group(0) @binding(2) var<storage, read> dout: array<f32>;         // (B, Co, T)

@@ -57,6 +57,70 @@ fn filterbank_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
 }
 
+// ---- filterbank_forward_tiled: y = (workgroup shared-memory tiles)
+// One workgroup per (b, FK rows, FT frames); FN = FK FT / 16 invocations, each a 4 x 4
+// register tile (4 rows x 4 frames). The taps are walked in steps of FJ: the kernel tile
+// [FK][FJ] and the waveform tile [FJ][FT] (xs[jj][tt] = xpad(b, (t0 + tt) H + j0 + jj - W/2),
+// zero outside 0..L and past W) go to workgroup memory, then every invocation reads them
+// from there. Tile sizes are override constants set at pipeline creation (`Tuning::fb_tile`);
+// the host checks FK, FT multiples of 4, FN = FK FT / 16 <= 256, (FK + FT) FJ <= 4096.
+override FK: u32 = 32u;
+override FT: u32 = 32u;
+override FJ: u32 = 16u;
+override FN: u32 = 64u;
+var<workgroup> sh: array<f32, 4096>;          // kernel tile (FK x FJ), then waveform tile (FJ x FT)
+
+@compute @workgroup_size(FN)
+fn filterbank_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;           // uniform across the workgroup
+    let tt_n = (P.t + FT - 1u) / FT;
+    let kt_n = (P.k2 + FK - 1u) / FK;
+    if (g >= P.b * kt_n * tt_n) { return; }
+    let t0 = (g % tt_n) * FT;
+    let k0 = ((g / tt_n) % kt_n) * FK;
+    let b = g / (tt_n * kt_n);
+    let rk = (lid / (FT / 4u)) * 4u;          // this invocation's rows k0 + rk .. + 4
+    let rt = (lid % (FT / 4u)) * 4u;          // and frames t0 + rt .. + 4
+    let half = i32(P.w / 2u);
+    let xs0 = FK * FJ;
+    var acc: array<array<f32, 4>, 4>;
+    for (var j0 = 0u; j0 < P.w; j0 += FJ) {
+        for (var q = lid; q < FK * FJ; q += FN) {
+            let k = k0 + q / FJ;
+            let j = j0 + q % FJ;
+            sh[q] = select(0.0, kernel[min(k, P.k2 - 1u) * P.w + min(j, P.w - 1u)], k < P.k2 && j < P.w);
+        }
+        // jj fastest: neighbouring invocations read neighbouring samples
+        for (var q = lid; q < FJ * FT; q += FN) {
+            let jj = q % FJ;
+            let tq = q / FJ;
+            let s = i32((t0 + tq) * P.h + j0 + jj) - half;
+            let ok = s >= 0 && s < i32(P.l) && j0 + jj < P.w && t0 + tq < P.t;
+            sh[xs0 + jj * FT + tq] = select(0.0, x[b * P.l + u32(clamp(s, 0, i32(P.l) - 1))], ok);
+        }
+        workgroupBarrier();
+        let jn = min(FJ, P.w - j0);
+        for (var jj = 0u; jj < jn; jj++) {
+            var kv: array<f32, 4>;
+            var xv: array<f32, 4>;
+            for (var r = 0u; r < 4u; r++) { kv[r] = sh[(rk + r) * FJ + jj]; }
+            for (var m = 0u; m < 4u; m++) { xv[m] = sh[xs0 + jj * FT + rt + m]; }
+            for (var r = 0u; r < 4u; r++) {
+                for (var m = 0u; m < 4u; m++) { acc[r][m] += kv[r] * xv[m]; }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 4u; r++) {
+        for (var m = 0u; m < 4u; m++) {
+            let k = k0 + rk + r;
+            let t = t0 + rt + m;
+            if (k < P.k2 && t < P.t) { y[(b * P.k2 + k) * P.t + t] = acc[r][m]; }
+        }
+    }
+}
+
 // ---- filterbank_backward_partial: per chunk of the B T frames, partial dkernel
 // dkernel[k, j] = sum_b sum_t dy[b, k, t] xpad(b, t H + j - W/2) (the waveform needs no gradient).
 // Split reduction (deterministic: no atomics, fixed order): this pass writes one partial

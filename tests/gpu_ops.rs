@@ -669,6 +669,17 @@ fn piecewise_ops_equal_the_whole_buffer_path_and_the_cpu() {
     let got = reduction_ops(&small, 90, (5, 4, 48), (256, 8, 9, 26));
     let cpu = reduction_ops(&CpuDevice::new(), 90, (5, 4, 48), (256, 8, 9, 26));
     check_all("small pieces vs cpu", &REDUCTION_NAMES, &cpu, &got, 1e-4, 1e-3);
+    // the tiled forward products in pieces
+    let Some(tiled) = tuned_gpu(|t| {
+        t.max_binding = Some(2 * 192 * 4);
+        t.tiled = true;
+        t.fb_tile = [8, 8, 5];
+        t.conv_tile = [4, 8, 3];
+    }) else {
+        return;
+    };
+    let got = reduction_ops(&tiled, 90, (5, 4, 48), (256, 8, 9, 26));
+    check_all("tiled small pieces vs cpu", &REDUCTION_NAMES, &cpu, &got, 1e-4, 1e-3);
     // elementwise ops over pieces
     let n = 1000;
     let mut r = rng(91);
@@ -688,4 +699,74 @@ fn piecewise_ops_equal_the_whole_buffer_path_and_the_cpu() {
     };
     let (a, b) = (run(&whole), run(&small));
     check_all("elementwise pieces vs whole", &["relu", "relu dx", "maxpool", "maxpool dx", "globalpool", "globalpool dx"], &a, &b, 0.0, 0.0);
+}
+
+#[test]
+fn tiled_forward_products_match_cpu_at_several_tile_sizes() {
+    // (fb_tile, conv_tile, max_binding): the defaults, small and lopsided tiles; every shape
+    // below is a multiple of none of them (tiles in pieces: piecewise_ops_equal_...).
+    let settings: [([u32; 3], [u32; 3], Option<u64>); 4] = [
+        ([32, 32, 16], [32, 32, 8], None),
+        ([8, 16, 5], [8, 8, 3], None),
+        ([16, 4, 7], [16, 32, 5], None),
+        ([4, 8, 3], [4, 4, 1], None),
+    ];
+    let conv_shapes = [(3usize, 5usize, 7usize, 37usize), (2, 16, 8, 64), (1, 1, 1, 1), (4, 13, 6, 101), (2, 33, 9, 70)];
+    let fb_shapes = [(3usize, 1013usize, 10usize, 33usize, 16usize), (1, 97, 6, 101, 7), (4, 640, 16, 65, 160), (2, 5, 2, 9, 3)];
+    let mut r = rng(100);
+    let conv_in: Vec<(Vec<f32>, Vec<f32>)> = conv_shapes
+        .iter()
+        .map(|&(b, ci, co, t)| (rand_vec(&mut r, b * ci * t, -1.0, 1.0), rand_vec(&mut r, co * ci * 3, -0.5, 0.5)))
+        .collect();
+    let fb_in: Vec<(Vec<f32>, Vec<f32>)> = fb_shapes
+        .iter()
+        .map(|&(b, l, k2, w, _)| (rand_vec(&mut r, b * l, -1.0, 1.0), rand_vec(&mut r, k2 * w, -0.5, 0.5)))
+        .collect();
+    let run = |dev: &dyn ErasedDevice| {
+        let mut outs = Vec::new();
+        for (&(b, ci, co, t), (x, w)) in conv_shapes.iter().zip(&conv_in) {
+            outs.push(dev.conv(x, w, b, ci, co, t));
+        }
+        for (&(b, l, k2, w, h), (x, k)) in fb_shapes.iter().zip(&fb_in) {
+            outs.push(dev.fb(x, k, b, l, k2, w, h));
+        }
+        outs
+    };
+    let want = run(&CpuDevice::new());
+    for (fb_tile, conv_tile, max_binding) in settings {
+        let Some(g) = tuned_gpu(|t| {
+            t.tiled = true;
+            t.fb_tile = fb_tile;
+            t.conv_tile = conv_tile;
+            t.max_binding = max_binding;
+        }) else {
+            return;
+        };
+        let got = run(&g);
+        for (i, (w, gv)) in want.iter().zip(&got).enumerate() {
+            let what = format!("tiled fb_tile {fb_tile:?} conv_tile {conv_tile:?} max_binding {max_binding:?}, output {i}");
+            check(&what, w, gv, 1e-4, 1e-3);
+        }
+    }
+}
+
+/// The two forward products on any device, behind a trait object (the test loops over devices).
+trait ErasedDevice {
+    fn conv(&self, x: &[f32], w: &[f32], b: usize, ci: usize, co: usize, t: usize) -> Vec<f32>;
+    #[allow(clippy::too_many_arguments)]
+    fn fb(&self, x: &[f32], k: &[f32], b: usize, l: usize, k2: usize, w: usize, h: usize) -> Vec<f32>;
+}
+
+impl<D: Device> ErasedDevice for D {
+    fn conv(&self, x: &[f32], w: &[f32], b: usize, ci: usize, co: usize, t: usize) -> Vec<f32> {
+        let o = out(self, b * co * t);
+        self.conv1d_forward(&o, &buf(self, x), &buf(self, w), b, ci, co, t);
+        self.download(&o)
+    }
+    fn fb(&self, x: &[f32], k: &[f32], b: usize, l: usize, k2: usize, w: usize, h: usize) -> Vec<f32> {
+        let t = l / h + 1;
+        let y = out(self, b * k2 * t);
+        self.filterbank_forward(&y, &buf(self, x), &buf(self, k), b, l, k2, w, h, t);
+        self.download(&y)
+    }
 }

@@ -1,7 +1,9 @@
 //! `shaders/conv1d.wgsl`: Conv1d (kernel 3, padding 1, no bias) and its backward, as three
 //! entry points: forward and backward-data compute a 4 channel x 4 frame register tile per
 //! invocation, backward-weight a 4 x 3 tile per chunk of the (B, T) positions (a split
-//! reduction: partial pass, then a fixed-order final sum; deterministic, no atomics).
+//! reduction: partial pass, then a fixed-order final sum; deterministic, no atomics). The
+//! forward product has a second variant with workgroup shared-memory tiles
+//! (`conv1d_forward_tiled`, [`super::Tuning::tiled`]).
 use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel, ReductionPiece};
 
 const SRC: &str = include_str!("../../shaders/conv1d.wgsl");
@@ -10,6 +12,13 @@ const CT: usize = 4;
 const TT: usize = 4;
 const FWD: Kernel =
     Kernel { shader: "conv1d", source: SRC, entry: "conv1d_forward", wg: 64, bindings: &[ReadWrite, Read, Read] };
+const FWD_TILED: Kernel = Kernel {
+    shader: "conv1d",
+    source: SRC,
+    entry: "conv1d_forward_tiled",
+    wg: 64,
+    bindings: &[ReadWrite, Read, Read],
+};
 const BWD_DATA: Kernel =
     Kernel { shader: "conv1d", source: SRC, entry: "conv1d_backward_data", wg: 64, bindings: &[ReadWrite, Read, Read] };
 const BWD_WEIGHT_PARTIAL: Kernel = Kernel {
@@ -52,8 +61,18 @@ pub(super) fn forward(d: &GpuDevice, out: &GpuBuf, x: &GpuBuf, w: &GpuBuf, b: us
     check_len(op, "x", x, b * ci * t);
     check_len(op, "w", w, co * ci * 3);
     let pp = |nb| params(op, nb, ci, co, t).to_vec();
-    let gr = |nb: usize| groups(nb * co.div_ceil(CT) * t.div_ceil(TT), FWD.wg);
-    d.dispatch_pieces(op, &FWD, &[(out, co * t), (x, ci * t), (w, 0)], b, pp, gr, &[]);
+    let bufs = [(out, co * t), (x, ci * t), (w, 0)];
+    let tuning = d.tuning();
+    if tuning.tiled {
+        // one workgroup per (b, CO channels, CF frames): see conv1d_forward_tiled
+        let [tco, tcf, tci] = tuning.conv_tile;
+        let consts = [("CO", tco), ("CF", tcf), ("CI", tci), ("CN", tco * tcf / 16)];
+        let gr = |nb: usize| nb * co.div_ceil(tco as usize) * t.div_ceil(tcf as usize);
+        d.dispatch_pieces(op, &FWD_TILED, &bufs, b, pp, gr, &consts);
+    } else {
+        let gr = |nb: usize| groups(nb * co.div_ceil(CT) * t.div_ceil(TT), FWD.wg);
+        d.dispatch_pieces(op, &FWD, &bufs, b, pp, gr, &[]);
+    }
 }
 
 /// dx (B, Ci, T) =; dw (Co, Ci, 3) =; dout (B, Co, T); x (B, Ci, T); w (Co, Ci, 3).

@@ -1,7 +1,8 @@
 //! `shaders/filterbank.wgsl`: strided convolution of the waveform with the filterbank, and
 //! the filterbank's gradient (a split reduction over chunks of the (B, T) frames: partial
 //! pass, then a fixed-order final sum; deterministic, no atomics). Each invocation computes
-//! KT = 4 filterbank rows.
+//! KT = 4 filterbank rows. The forward product has a second variant with workgroup
+//! shared-memory tiles (`filterbank_forward_tiled`, [`super::Tuning::tiled`]).
 use super::{check_len, groups, u, Access::*, GpuBuf, GpuDevice, Kernel, ReductionPiece};
 
 const SRC: &str = include_str!("../../shaders/filterbank.wgsl");
@@ -11,6 +12,13 @@ const FWD: Kernel = Kernel {
     shader: "filterbank",
     source: SRC,
     entry: "filterbank_forward",
+    wg: 64,
+    bindings: &[ReadWrite, Read, Read],
+};
+const FWD_TILED: Kernel = Kernel {
+    shader: "filterbank",
+    source: SRC,
+    entry: "filterbank_forward_tiled",
     wg: 64,
     bindings: &[ReadWrite, Read, Read],
 };
@@ -55,8 +63,18 @@ pub(super) fn forward(
         q[0] = u(op, nb);
         q
     };
-    let gr = |nb: usize| groups(nb * k2.div_ceil(KT) * t, FWD.wg);
-    d.dispatch_pieces(op, &FWD, &[(y, k2 * t), (x, l), (kernel, 0)], b, pp, gr, &[]);
+    let bufs = [(y, k2 * t), (x, l), (kernel, 0)];
+    let tuning = d.tuning();
+    if tuning.tiled {
+        // one workgroup per (b, FK rows, FT frames): see filterbank_forward_tiled
+        let [fk, ft, fj] = tuning.fb_tile;
+        let consts = [("FK", fk), ("FT", ft), ("FJ", fj), ("FN", fk * ft / 16)];
+        let gr = |nb: usize| nb * k2.div_ceil(fk as usize) * t.div_ceil(ft as usize);
+        d.dispatch_pieces(op, &FWD_TILED, &bufs, b, pp, gr, &consts);
+    } else {
+        let gr = |nb: usize| groups(nb * k2.div_ceil(KT) * t, FWD.wg);
+        d.dispatch_pieces(op, &FWD, &bufs, b, pp, gr, &[]);
+    }
 }
 
 /// dkernel (K2, W) =; dy (B, K2, T); x (B, L).

@@ -248,8 +248,8 @@ pub struct Tuning {
     /// FT multiples of 4 (each invocation computes a 4 x 4 register tile), FK * FT / 16
     /// invocations per workgroup (<= 256), (FK + FT) * FJ <= 4096 floats of shared memory.
     pub fb_tile: [u32; 3],
-    /// Conv1d tiles: (`CO` output channels, `CT` frames, `CI` input channels per step); same
-    /// rules, with CO * CI * 3 + CI * (CT + 2) <= 4096 floats of shared memory.
+    /// Conv1d tiles: (`CO` output channels, `CF` frames, `CI` input channels per step); same
+    /// rules, with CO * CI * 3 + CI * (CF + 2) <= 4096 floats of shared memory.
     pub conv_tile: [u32; 3],
     /// Chunks of the split reductions (BatchNorm statistics, conv1d and filterbank weight
     /// gradients); `None`: sized from the problem (see `GpuDevice::reduction_plan`). Tests force 1 and many.
