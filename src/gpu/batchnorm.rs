@@ -111,12 +111,14 @@ pub(super) fn forward(
     let (plan, rows) = d.reduction_plan(op, b, &[per], t, c, TARGET_GROUPS, MIN_CHUNK, 3 * c);
     if train {
         let part = d.scratch(3 * rows * c);
+        let part = part.head(3 * rows * c);
         for &ReductionPiece { piece, chunks: nch, len, row0 } in &plan {
             let p = params(op, piece.1, c, t, momentum, eps, nch, len, row0, rows);
-            d.dispatch_views(&STATS_PARTIAL, &[part.all(), x.rows(piece, per)], &p, c * nch, &[]);
+            d.dispatch_views(&STATS_PARTIAL, &[part, x.rows(piece, per)], &p, c * nch, &[]);
         }
         let p = params(op, b, c, t, momentum, eps, 0, 0, 0, rows);
-        d.dispatch(&STATS_FINAL, &[mean, rstd, running_mean, running_var, &part], &p, groups(c, STATS_FINAL.wg));
+        let views = [mean.all(), rstd.all(), running_mean.all(), running_var.all(), part];
+        d.dispatch_views(&STATS_FINAL, &views, &p, groups(c, STATS_FINAL.wg), &[]);
     }
     let (k, sa, sb) = if train { (&FWD_TRAIN, mean, rstd) } else { (&FWD_EVAL, running_mean, running_var) };
     for &ReductionPiece { piece, .. } in &plan {
@@ -143,13 +145,14 @@ pub(super) fn backward(
     let per = c * t;
     let (plan, rows) = d.reduction_plan(op, b, &[per], t, c, TARGET_GROUPS, MIN_CHUNK, 2 * c);
     let part = d.scratch(2 * rows * c);
+    let part = part.head(2 * rows * c);
     for &ReductionPiece { piece, chunks: nch, len, row0 } in &plan {
         let p = params(op, piece.1, c, t, 0.0, 0.0, nch, len, row0, rows);
-        let views = [part.all(), dout.rows(piece, per), x.rows(piece, per), mean.all(), rstd.all()];
+        let views = [part, dout.rows(piece, per), x.rows(piece, per), mean.all(), rstd.all()];
         d.dispatch_views(&BWD_PARTIAL, &views, &p, c * nch, &[]);
     }
     let p = params(op, b, c, t, 0.0, 0.0, 0, 0, 0, rows);
-    d.dispatch(&BWD_FINAL, &[dweight, dbias, &part], &p, groups(c, BWD_FINAL.wg));
+    d.dispatch_views(&BWD_FINAL, &[dweight.all(), dbias.all(), part], &p, groups(c, BWD_FINAL.wg), &[]);
     for &ReductionPiece { piece, .. } in &plan {
         // P.b is the piece's batch; n = B T (the whole batch) comes in `b_all`
         let mut p = params(op, piece.1, c, t, 0.0, 0.0, 0, 0, 0, 0).to_vec();

@@ -97,11 +97,12 @@ pub(super) fn backward(
     let nw = co * ci * 3;
     let (plan, rows) = d.reduction_plan(op, b, &[co * t, ci * t], t, units, TARGET_INVOCATIONS, MIN_CHUNK, nw);
     let part = d.scratch(rows * nw);
+    let part = part.head(rows * nw);
     for ReductionPiece { piece, chunks: nch, len, row0 } in plan {
         let p = rparams(op, piece.1, ci, co, t, [nch, len, row0, rows]);
-        let views = [part.all(), dout.rows(piece, co * t), x.rows(piece, ci * t)];
+        let views = [part, dout.rows(piece, co * t), x.rows(piece, ci * t)];
         d.dispatch_views(&BWD_WEIGHT_PARTIAL, &views, &p, groups(units * nch, BWD_WEIGHT_PARTIAL.wg), &[]);
     }
     let p = rparams(op, b, ci, co, t, [0, 0, 0, rows]);
-    d.dispatch(&BWD_WEIGHT_FINAL, &[dw, &part], &p, groups(nw, BWD_WEIGHT_FINAL.wg));
+    d.dispatch_views(&BWD_WEIGHT_FINAL, &[dw.all(), part], &p, groups(nw, BWD_WEIGHT_FINAL.wg), &[]);
 }

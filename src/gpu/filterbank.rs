@@ -93,6 +93,7 @@ pub(super) fn backward(
     let units = k2.div_ceil(KT) * w;
     let (plan, rows) = d.reduction_plan(op, b, &[k2 * t, l], t, units, TARGET_INVOCATIONS, MIN_CHUNK, k2 * w);
     let part = d.scratch(rows * k2 * w);
+    let part = part.head(rows * k2 * w);
     let with = |b: usize, chunks: [usize; 4]| {
         let mut q = p.to_vec();
         q[0] = u(op, b);
@@ -100,9 +101,10 @@ pub(super) fn backward(
         q
     };
     for ReductionPiece { piece, chunks: nch, len, row0 } in plan {
-        let views = [part.all(), dy.rows(piece, k2 * t), x.rows(piece, l)];
+        let views = [part, dy.rows(piece, k2 * t), x.rows(piece, l)];
         let q = with(piece.1, [nch, len, row0, rows]);
         d.dispatch_views(&BWD_PARTIAL, &views, &q, groups(units * nch, BWD_PARTIAL.wg), &[]);
     }
-    d.dispatch(&BWD_FINAL, &[dkernel, &part], &with(b, [0, 0, 0, rows]), groups(k2 * w, BWD_FINAL.wg));
+    let q = with(b, [0, 0, 0, rows]);
+    d.dispatch_views(&BWD_FINAL, &[dkernel.all(), part], &q, groups(k2 * w, BWD_FINAL.wg), &[]);
 }

@@ -228,6 +228,11 @@ impl GpuBuf {
     pub(crate) fn all(&self) -> View<'_> {
         View { buf: self, off: 0, len: self.len }
     }
+    /// The first `len` floats (a scratch buffer may be larger than one call needs).
+    pub(crate) fn head(&self, len: usize) -> View<'_> {
+        assert!(len <= self.len, "view of {len} floats of a buffer of {}", self.len);
+        View { buf: self, off: 0, len }
+    }
     /// Samples `b0 .. b0 + nb` of a batch-major buffer holding `per` floats per sample.
     pub(crate) fn rows(&self, (b0, nb): (usize, usize), per: usize) -> View<'_> {
         assert!((b0 + nb) * per <= self.len, "view of samples {b0}..{} x {per} floats past a buffer of {}", b0 + nb, self.len);
