@@ -244,10 +244,34 @@ pub struct TrainArgs {
     /// --sample-rate or --crop replaces the file's.
     #[arg(long, conflicts_with = "resume")]
     pub config: Option<PathBuf>,
-    /// Start from a trained model (transfer learning): its architecture and sample rate; a
-    /// head of another size is re-initialised.
+    /// Start from a trained model (transfer learning): a model file, or `default` for the
+    /// built-in model. Its architecture, sample rate and weights; a classifier head of another
+    /// size is re-initialised.
     #[arg(long, conflicts_with = "resume")]
     pub init: Option<PathBuf>,
+    /// Transfer learning (needs --init): keep these parameter groups of the --init model fixed,
+    /// comma-separated: `front` (the Gabor filterbank and the BatchNorm after it), `body` (the
+    /// conv blocks). Frozen parameters get no update at all (no weight decay either) and stay
+    /// bit-identical; their BatchNorm layers still normalise with each batch's statistics in
+    /// training but keep their running statistics (the ones `tag` and validation use; only
+    /// --bn-reestimate recomputes them). The head is always trained.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "GROUPS")]
+    pub freeze: Vec<FreezeArg>,
+    /// Transfer learning (needs --init): train the classifier head only, on the --init model's
+    /// features (the same as --freeze front,body).
+    #[arg(long, conflicts_with = "freeze")]
+    pub linear_probe: bool,
+    /// Transfer learning (needs --init): learning-rate multiplier for the pretrained layers
+    /// (front end and body), 0 to 10, e.g. 0.1; the head learns at --lr. Default 1.
+    #[arg(long, value_name = "S", value_parser = |s: &str| float_in(s, 0.0, 10.0, Ends::Closed))]
+    pub pretrained_lr_scale: Option<f32>,
+    /// Recompute the BatchNorm running statistics of every layer (frozen or not) on the
+    /// training clips, cut into inference windows without augmentation, with the current
+    /// weights: `start` (the default when given bare) once before the first step, so the
+    /// --init model's statistics match the new data; `eval` before every validation, so every
+    /// saved model holds statistics of its final weights; `both`.
+    #[arg(long, value_enum, value_name = "WHEN", num_args = 0..=1, default_missing_value = "start")]
+    pub bn_reestimate: Option<crate::train::BnReestimate>,
     /// Dropout before the classifier, in [0, 1) (default: the model's, 0.2).
     #[arg(long, value_parser = |s: &str| float_in(s, 0.0, 1.0, Ends::OpenHigh))]
     pub dropout: Option<f32>,
@@ -320,13 +344,21 @@ pub enum PadArg {
     Repeat,
 }
 
+/// `--freeze` groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FreezeArg {
+    Front,
+    Body,
+}
+
 #[derive(Args, Debug)]
 pub struct TagArgs {
     /// Files or folders to tag.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors).
-    #[arg(long)]
+    /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors); `default`
+    /// (or no --model) is the built-in model of everyday sounds (`wavnet info` lists its classes).
+    #[arg(long, default_value = "default")]
     pub model: PathBuf,
     /// Labels per file: the best k of the whole file, whatever the thresholds (1 to 1000; at most
     /// the model's classes are printed).
@@ -383,8 +415,9 @@ pub struct TagArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Model file (.safetensors) from `wavnet train`.
-    #[arg(long)]
+    /// Model file (.safetensors) from `wavnet train`; `default` (or no --model) is the built-in
+    /// model of everyday sounds.
+    #[arg(long, default_value = "default")]
     pub model: PathBuf,
     /// Port to listen on (0: any free port, printed at start).
     #[arg(long, default_value_t = 8080)]
@@ -416,8 +449,9 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors).
-    #[arg(long)]
+    /// Model file (.safetensors) written by `wavnet train` (OUT/best.safetensors); `default`
+    /// (or no --model) is the built-in model of everyday sounds.
+    #[arg(long, default_value = "default")]
     pub model: PathBuf,
     /// Labelled clips to score: a class-per-folder directory, a CSV manifest or an FSDKaggle2018
     /// folder. Rows whose label the model does not know are skipped (counted per label).
@@ -459,8 +493,9 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// Describe this model file (.safetensors) instead of the devices: labels, sample rate,
-    /// crop, parameter count and the training summary stored in it.
+    /// Describe this model file (.safetensors) instead of the devices and the built-in model:
+    /// labels, sample rate, crop, parameter count and the training summary stored in it
+    /// (`default`: the built-in model in full).
     #[arg(long)]
     pub model: Option<PathBuf>,
 }
@@ -525,10 +560,34 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     match cli.command {
         Cmd::Train(a) => {
+            let transfer_flag = if !a.freeze.is_empty() {
+                Some("--freeze")
+            } else if a.linear_probe {
+                Some("--linear-probe")
+            } else {
+                a.pretrained_lr_scale.map(|_| "--pretrained-lr-scale")
+            };
+            if let (Some(flag), None) = (transfer_flag, &a.init) {
+                let why = if a.resume {
+                    "--resume keeps the checkpoint's transfer settings: drop it"
+                } else {
+                    "it acts on pretrained layers, so it needs a model to start from: add --init default (the built-in model) or --init FILE"
+                };
+                eprintln!("error: {flag} without --init: {why}");
+                return Ok(2);
+            }
+            let probe = a.linear_probe;
+            let transfer = crate::model::Transfer {
+                freeze_front: probe || a.freeze.contains(&FreezeArg::Front),
+                freeze_body: probe || a.freeze.contains(&FreezeArg::Body),
+                pretrained_lr_scale: a.pretrained_lr_scale.unwrap_or(1.0),
+            };
             let mut dataset = a.layout.options();
             dataset.verified_only = a.fsd.verified_only;
             dataset.unverified_weight = a.fsd.unverified_weight;
             let o = crate::train::TrainOptions {
+                recipe: a.recipe,
+                command: Some(std::env::args().map(|s| if s.contains(' ') { format!("'{s}'") } else { s }).collect::<Vec<_>>().join(" ")),
                 data: a.data,
                 out: a.out,
                 force: a.force,
@@ -544,6 +603,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                 crop_seconds: a.crop,
                 config: a.config,
                 init: a.init,
+                transfer,
+                bn_reestimate: a.bn_reestimate,
                 dropout: a.dropout,
                 label_smoothing: a.label_smoothing,
                 loss: a.loss.map(|l| match l {
@@ -653,7 +714,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             if !adapters.is_empty() && adapters.iter().all(|a| a.is_software) {
                 println!("(only software GPU adapters: the cpu device is faster; --device gpu uses the adapter anyway)");
             }
-            println!("(`wavnet info --model FILE` describes a model file)");
+            let f = crate::io::load_model(Path::new(crate::builtin::NAME))?;
+            println!(
+                "built-in model ({}; `tag`, `eval` and `serve` use it without --model): {} classes: {}",
+                crate::builtin::SOURCE,
+                f.labels.len(),
+                f.labels.join(", ")
+            );
+            let data = f.summary.get("data").and_then(|v| v.as_str()).unwrap_or("not recorded in the file");
+            let how = match (f.summary.get("recipe").and_then(|v| v.as_str()), f.summary.get("command").and_then(|v| v.as_str())) {
+                (Some(r), Some(c)) => format!("recipe {r}: {c}"),
+                (Some(r), None) => format!("recipe {r}"),
+                (None, Some(c)) => format!("command: {c}"),
+                (None, None) => "its recipe is not recorded in the file (see models/README.md)".to_string(),
+            };
+            println!("  trained on {data}; {how}");
+            println!("(`wavnet info --model FILE` describes a model file; `--model default` the built-in one in full)");
             Ok(0)
         }
         Cmd::Augment { which } => {

@@ -3,6 +3,7 @@
 //! labels and a training summary, so it loads in Python with `safetensors` alone.
 //! Checkpoints add the AdamW moments (`optim.m.<name>`, `optim.v.<name>`) and the training
 //! state (`wavnet.train_state`).
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -20,12 +21,15 @@ pub struct TensorFile {
 }
 
 /// What to pass instead of a file that is not a model.
-const GET_A_MODEL: &str = "pass a model file written by `wavnet train` (OUT/best.safetensors); to get one, \
-     train with `wavnet train --data DATA --out runs/NAME` (see the README's example)";
+const GET_A_MODEL: &str = "pass a model file written by `wavnet train` (OUT/best.safetensors), or `default` for the \
+     built-in model; to get one, train with `wavnet train --data DATA --out runs/NAME` (see the README's example)";
 
-/// Reads the bytes of a model file; a missing path, a folder or an unreadable file gets a
-/// message saying what to pass instead.
-fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
+/// Reads the bytes of a model file (`default`: the built-in model's, see [`crate::builtin`]);
+/// a missing path, a folder or an unreadable file gets a message saying what to pass instead.
+pub fn read_model_bytes(path: &Path) -> Result<Cow<'static, [u8]>> {
+    if crate::builtin::is_builtin(path) {
+        return Ok(Cow::Borrowed(crate::builtin::BYTES));
+    }
     if path.is_dir() {
         let inside = ["best.safetensors", "last.safetensors"].iter().map(|f| path.join(f)).find(|p| p.is_file());
         match inside {
@@ -34,7 +38,7 @@ fn read_model_bytes(path: &Path) -> Result<Vec<u8>> {
         }
     }
     match std::fs::read(path) {
-        Ok(b) => Ok(b),
+        Ok(b) => Ok(Cow::Owned(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{}: no such model file; {GET_A_MODEL}", path.display()),
         Err(e) => Err(e).with_context(|| format!("{}: cannot read the model file", path.display())),
     }
@@ -160,7 +164,7 @@ pub fn describe_model(path: &Path, f: &ModelFile) -> String {
     let c = &f.cfg;
     let mut o = String::new();
     let kind = if f.train_state.is_some() { "checkpoint with the optimizer state (for --resume)" } else { "model" };
-    let _ = writeln!(o, "{}: wavnet {kind}", path.display());
+    let _ = writeln!(o, "{}: wavnet {kind}", crate::builtin::display(path));
     let _ = writeln!(o, "labels ({}): {}", f.labels.len(), f.labels.join(", "));
     let _ = writeln!(o, "sample rate: {} Hz", c.sample_rate);
     let _ = writeln!(o, "crop: {} s ({} samples; `tag` cuts longer files into windows of this length)", c.crop_seconds, c.crop());
@@ -197,6 +201,12 @@ pub fn describe_model(path: &Path, f: &ModelFile) -> String {
             None => String::new(),
         }
     );
+    if let Some(r) = get("recipe") {
+        let _ = writeln!(o, "recipe: {r}");
+    }
+    if let Some(c) = get("command") {
+        let _ = writeln!(o, "command: {c}");
+    }
     let _ = writeln!(
         o,
         "training: {} of {} epochs, batch {}, lr {}, weight decay {}, seed {}, on {}{}",
@@ -223,7 +233,7 @@ pub fn describe_model(path: &Path, f: &ModelFile) -> String {
     }
     // Anything else recorded (settings added later) as key: value.
     let known = [
-        "data", "train_clips", "val_clips", "selection", "epochs_done", "epochs", "batch", "lr", "weight_decay", "seed", "device",
+        "data", "recipe", "command", "train_clips", "val_clips", "selection", "epochs_done", "epochs", "batch", "lr", "weight_decay", "seed", "device",
         "seconds", "history", "best_epoch",
     ];
     if let Some(map) = s.as_object() {

@@ -7,6 +7,7 @@
 #![allow(clippy::too_many_arguments)]
 pub mod backend;
 pub mod bench;
+pub mod builtin;
 pub mod cli;
 pub mod cpu;
 pub mod data;

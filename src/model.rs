@@ -147,6 +147,64 @@ pub fn mel_init(cfg: &Config) -> (Vec<f32>, Vec<f32>) {
     (mu, sigma)
 }
 
+/// The parameter groups transfer learning treats differently, by tensor name: `front` (the
+/// Gabor filterbank `front.*` and its BatchNorm `norm.*`), `body` (the conv blocks `body.*`),
+/// `head` (the classifier `head.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    Front,
+    Body,
+    Head,
+}
+
+impl Group {
+    /// The group a tensor belongs to.
+    pub fn of(name: &str) -> Group {
+        if name.starts_with("head.") {
+            Group::Head
+        } else if name.starts_with("body.") {
+            Group::Body
+        } else {
+            Group::Front
+        }
+    }
+}
+
+/// How training treats the groups (`wavnet train --freeze`, `--linear-probe`,
+/// `--pretrained-lr-scale`). A frozen group gets no AdamW update at all (no weight decay
+/// either: its values stay bit-identical) and its BatchNorm layers keep their running
+/// statistics (momentum 0; they still normalise with the batch's statistics in training). The
+/// pretrained groups (front, body) learn at `lr * pretrained_lr_scale`, the head at `lr`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub freeze_front: bool,
+    pub freeze_body: bool,
+    pub pretrained_lr_scale: f32,
+}
+
+impl Default for Transfer {
+    fn default() -> Transfer {
+        Transfer { freeze_front: false, freeze_body: false, pretrained_lr_scale: 1.0 }
+    }
+}
+
+impl Transfer {
+    /// Whether the group gets no updates.
+    pub fn frozen(&self, g: Group) -> bool {
+        match g {
+            Group::Front => self.freeze_front,
+            Group::Body => self.freeze_body,
+            Group::Head => false,
+        }
+    }
+
+    /// Whether training differs from plain training of every tensor at one learning rate.
+    pub fn is_plain(&self) -> bool {
+        *self == Transfer::default()
+    }
+}
+
 /// What a named tensor is, which decides initialisation and weight decay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -272,6 +330,8 @@ pub struct Model<D: Device> {
     pub tensors: Vec<Tensor<D>>,
     /// AdamW steps taken.
     pub step: u64,
+    /// Frozen groups and the pretrained layers' learning-rate scale (default: plain training).
+    pub transfer: Transfer,
     x: D::Buf,         // (B, L)
     kernel: Act<D>,    // (2F, W)
     y: Act<D>,         // (B, 2F, T)
@@ -376,6 +436,7 @@ impl<D: Device> Model<D> {
             len,
             tensors,
             step: 0,
+            transfer: Transfer::default(),
         })
     }
 
@@ -405,7 +466,32 @@ impl<D: Device> Model<D> {
     /// statistics updated), the filter mask of `set_filter_mask` if one is set, and dropout
     /// with masks from `dropout_seed`; else eval mode.
     pub fn forward(&self, x: &[f32], train: bool, dropout_seed: u32) {
+        self.forward_with(x, train, dropout_seed, None);
+    }
+
+    /// Re-estimates the running statistics of every BatchNorm layer (frozen or not) from
+    /// `batches` of full (B, L) inputs: train-mode forwards with momentum 1/i for the i-th batch,
+    /// so each running statistic becomes the mean of the batches' statistics (the first batch
+    /// replaces what was there). No filter mask; parameters are untouched. Returns the batches
+    /// used.
+    pub fn reestimate_bn(&self, batches: impl IntoIterator<Item = Vec<f32>>) -> usize {
+        let mut n = 0;
+        for x in batches {
+            n += 1;
+            self.forward_with(&x, true, 0, Some(1.0 / n as f32));
+        }
+        n
+    }
+
+    /// `forward`; `stats_momentum`: BatchNorm re-estimation (this momentum for every layer, no
+    /// filter mask) instead of the layers' own momentum (0 for frozen groups).
+    fn forward_with(&self, x: &[f32], train: bool, dropout_seed: u32, stats_momentum: Option<f32>) {
         assert_eq!(x.len(), self.batch * self.len, "forward: input must be (batch, len)");
+        let momentum = |g: Group| match stats_momentum {
+            Some(m) => m,
+            None if self.transfer.frozen(g) => 0.0,
+            None => BN_MOMENTUM,
+        };
         let d = &self.dev;
         let (b, l, f, w, h) = (self.batch, self.len, self.cfg.filters, self.cfg.taps, self.cfg.hop);
         let t0 = self.cfg.frames(l);
@@ -416,9 +502,9 @@ impl<D: Device> Model<D> {
         let nb = ["norm.weight", "norm.bias", "norm.running_mean", "norm.running_var"].map(|n| self.p(n));
         d.batchnorm_forward(
             &self.norm.v, &self.norm_mean, &self.norm_rstd, nb[2], nb[3], &self.front.v, nb[0], nb[1], b, f, t0, train,
-            BN_MOMENTUM, BN_EPS,
+            momentum(Group::Front), BN_EPS,
         );
-        let mut h_in = if train && self.mask_set {
+        let mut h_in = if train && self.mask_set && stats_momentum.is_none() {
             d.filter_mask_forward(&self.masked.v, &self.norm.v, &self.mask, b, f, t0);
             self.used_filter_mask.set(true);
             &self.masked.v
@@ -432,8 +518,8 @@ impl<D: Device> Model<D> {
                 let bn = ly.bn.map(|i| &self.tensors[i].value);
                 d.conv1d_forward(&ly.conv.v, h_in, &self.tensors[ly.w].value, b, ly.ci, co, t);
                 d.batchnorm_forward(
-                    &ly.bn_out.v, &ly.mean, &ly.rstd, bn[2], bn[3], &ly.conv.v, bn[0], bn[1], b, co, t, train, BN_MOMENTUM,
-                    BN_EPS,
+                    &ly.bn_out.v, &ly.mean, &ly.rstd, bn[2], bn[3], &ly.conv.v, bn[0], bn[1], b, co, t, train,
+                    momentum(Group::Body), BN_EPS,
                 );
                 d.relu_forward(&ly.relu.v, &ly.bn_out.v, b * co * t);
                 h_in = &ly.relu.v;
@@ -463,7 +549,9 @@ impl<D: Device> Model<D> {
     }
 
     /// Loss (the config's: softmax cross-entropy or per-class binary cross-entropy) and every
-    /// gradient for soft `targets` (B, K), after a train-mode `forward`.
+    /// gradient for soft `targets` (B, K), after a train-mode `forward`. Gradients nothing
+    /// trainable needs are skipped: the front end's when it is frozen, and the body's too when
+    /// both are (their gradient buffers then hold stale values).
     pub fn backward(&self, targets: &[f32]) {
         let d = &self.dev;
         let (b, l, f, w, h, k) = (self.batch, self.len, self.cfg.filters, self.cfg.taps, self.cfg.hop, self.cfg.classes);
@@ -478,6 +566,9 @@ impl<D: Device> Model<D> {
         let seed = self.used_dropout.get();
         let head_in = if seed.is_some() { &self.dropped } else { &self.pooled };
         d.linear_backward(&head_in.g, g("head.weight"), g("head.bias"), &self.logits.g, &head_in.v, self.p("head.weight"), b, c, k);
+        if self.transfer.freeze_front && self.transfer.freeze_body {
+            return;
+        }
         if let Some(seed) = seed {
             d.dropout_backward(&self.pooled.g, &self.dropped.g, b * c, self.cfg.dropout, seed);
         }
@@ -510,6 +601,9 @@ impl<D: Device> Model<D> {
                 d.conv1d_backward(&x_in.g, &tw.grad, &ly.conv.g, &x_in.v, &tw.value, b, ly.ci, co, t);
             }
         }
+        if self.transfer.freeze_front {
+            return;
+        }
         if self.used_filter_mask.get() {
             d.filter_mask_backward(&self.norm.g, &self.masked.g, &self.mask, b, f, t0);
         }
@@ -523,11 +617,18 @@ impl<D: Device> Model<D> {
     }
 
     /// One AdamW step on every trainable tensor; weight decay only on conv and linear weights.
+    /// Under `transfer`: frozen groups are skipped entirely, the others but the head learn at
+    /// `lr * pretrained_lr_scale` (decay included, as AdamW scales it by the rate).
     pub fn adamw_step(&mut self, lr: f32, weight_decay: f32) {
         self.step += 1;
         let (b1, b2) = (0.9f32, 0.999f32);
         let s = self.step as i32;
         for t in self.tensors.iter().filter(|t| t.spec.kind != Kind::Running) {
+            let group = Group::of(&t.spec.name);
+            if self.transfer.frozen(group) {
+                continue;
+            }
+            let lr = if group == Group::Head { lr } else { lr * self.transfer.pretrained_lr_scale };
             let wd = if matches!(t.spec.kind, Kind::Weight { .. }) { weight_decay } else { 0.0 };
             let hp = AdamW { lr, beta1: b1, beta2: b2, eps: 1e-8, weight_decay: wd, bc1: 1.0 - b1.powi(s), bc2: 1.0 - b2.powi(s) };
             let n = t.spec.shape.iter().product();

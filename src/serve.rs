@@ -181,7 +181,7 @@ pub fn serve<D: Device>(dev: D, o: &ServeOptions) -> Result<()> {
         None => ClipPolicy::default_hop(model.len),
     };
     let policy = ClipPolicy::Windows { hop };
-    let model_name = o.model.display().to_string();
+    let model_name = crate::builtin::display(&o.model);
     let info = json!({
         "name": model_name,
         "classes": labels,

@@ -252,7 +252,7 @@ struct JournalEntry {
 pub fn tag<D: Device>(dev: D, o: &TagOptions) -> Result<TagOutcome> {
     let started = Instant::now();
     let file = crate::io::load_model(&o.model)?;
-    let model_bytes = std::fs::read(&o.model).with_context(|| format!("{}: cannot read the model file", o.model.display()))?;
+    let model_bytes = crate::io::read_model_bytes(&o.model)?;
     let rate = file.cfg.sample_rate;
     let window = seconds_to_samples("window", o.window, rate)?;
     let hop = seconds_to_samples("hop", o.hop, rate)?;
@@ -281,7 +281,7 @@ pub fn tag<D: Device>(dev: D, o: &TagOptions) -> Result<TagOutcome> {
         dir: o.output_dir.clone(),
         suffix: o.shard.map(|(i, n)| format!(".shard{i}of{n}")).unwrap_or_default(),
     };
-    let model_name = o.model.display().to_string();
+    let model_name = crate::builtin::display(&o.model);
     let top_k = o.top_k.clamp(1, labels.len());
 
     let (mut files, mut failed) = collect_inputs(&o.inputs);
@@ -570,13 +570,13 @@ pub fn evaluate<D: Device>(dev: D, o: &EvalOptions) -> Result<Scores> {
         let front = |n: &str| file.values.get(n).cloned().with_context(|| format!("{}: no `{n}` tensor", o.model.display()));
         let (mu, sigma) = (front("front.mu")?, front("front.sigma")?);
         let facts = vec![
-            ("model".to_string(), o.model.display().to_string()),
+            ("model".to_string(), crate::builtin::display(&o.model)),
             ("data".to_string(), format!("{} ({which})", o.data.display())),
             ("device".to_string(), model.dev.name()),
             ("model config".to_string(), format!("{} parameters, {} Hz, crop {} s, {} loss", model.cfg.parameter_count(), model.cfg.sample_rate, model.cfg.crop_seconds, model.cfg.loss)),
         ];
         let input = crate::html_report::ReportInput {
-            title: format!("wavnet eval: {}", o.model.display()),
+            title: format!("wavnet eval: {}", crate::builtin::display(&o.model)),
             facts,
             history: &history,
             labels: &labels,

@@ -10,17 +10,21 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::backend::DeviceTask;
-use crate::data::{AugmentConfig, Dataset, DatasetOptions, Loader, LoaderConfig, PadMode, Problem, Selection};
+use crate::data::{AugmentConfig, ClipCutter, Dataset, DatasetOptions, Loader, LoaderConfig, PadMode, Problem, Selection};
 use crate::device::{hash_u32, Device};
-use crate::infer::{predict, ClipPolicy};
+use crate::infer::{clip_windows, predict, ClipPolicy};
 use crate::io::{load_model, save_model, ModelFile};
 use crate::metrics::Scores;
-use crate::model::{init_tensors, Config, Loss, Model};
+use crate::model::{init_tensors, Config, Loss, Model, Transfer};
 use crate::specaug::{filter_masks, FilterMaskConfig};
 
 /// Everything `wavnet train` needs; the CLI fills it in.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
+    /// The `--recipe` file the flags came from, and the command line as typed (both stored in
+    /// the model's summary: what made the model).
+    pub recipe: Option<PathBuf>,
+    pub command: Option<String>,
     pub data: PathBuf,
     pub out: PathBuf,
     /// Overwrite the model files of an earlier run in `out` (else that is an error).
@@ -39,7 +43,12 @@ pub struct TrainOptions {
     /// A JSON `Config` replacing the default architecture.
     pub config: Option<PathBuf>,
     /// Start from a trained model (transfer learning): every tensor but a head of another size.
+    /// `default` is the built-in model.
     pub init: Option<PathBuf>,
+    /// Frozen groups and the pretrained layers' learning-rate scale (needs `init`).
+    pub transfer: Transfer,
+    /// When to recompute the BatchNorm running statistics on the training clips.
+    pub bn_reestimate: Option<BnReestimate>,
     pub dropout: Option<f32>,
     pub label_smoothing: f32,
     /// The loss (`None`: the config file's or the `--init` model's, else softmax).
@@ -64,6 +73,41 @@ pub struct TrainOptions {
     /// Options given explicitly (clap argument ids such as `lr`, `sample_rate`); the others
     /// are defaults, which `--resume` replaces with the checkpoint's settings.
     pub given: BTreeSet<String>,
+}
+
+/// `--bn-reestimate`: when the BatchNorm running statistics are recomputed on the training
+/// clips with the current weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BnReestimate {
+    /// Once, before the first step (the pretrained weights on the new data).
+    Start,
+    /// Before every validation, so every saved model holds them.
+    Eval,
+    /// Both.
+    Both,
+}
+
+impl BnReestimate {
+    fn at_start(self) -> bool {
+        matches!(self, BnReestimate::Start | BnReestimate::Both)
+    }
+    fn at_eval(self) -> bool {
+        matches!(self, BnReestimate::Eval | BnReestimate::Both)
+    }
+}
+
+/// Recomputes every BatchNorm layer's running statistics from the training clips `idx`, cut
+/// into inference windows (`policy`; no augmentation), in full batches only (a partial batch's
+/// zero rows would bias them). Returns the windows used; an error when there is no full batch.
+fn reestimate_bn<D: Device>(model: &Model<D>, loader: &Loader, idx: &[usize], policy: ClipPolicy) -> Result<usize> {
+    let (win, pad, b) = (loader.config().crop, loader.config().pad, model.batch);
+    let cutter: ClipCutter = Arc::new(move |c: &[f32]| clip_windows(c, win, policy, pad).into_iter().map(|w| w.x).collect());
+    let batches = model.reestimate_bn(loader.eval_windows(idx, cutter).filter(|x| x.rows == b).map(|x| x.x));
+    if batches == 0 {
+        bail!("--bn-reestimate: the training clips give fewer windows than one batch of {b}: lower --batch");
+    }
+    Ok(batches * b)
 }
 
 /// What one epoch measured.
@@ -282,6 +326,10 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         say(o.quiet, format!("transfer: re-initialised {} (shapes differ)", reinit.join(", ")));
     }
     let mut model = Model::new(dev, cfg.clone(), &values, o.batch, crop).map_err(anyhow::Error::msg)?;
+    if !o.transfer.is_plain() && o.init.is_none() && resume.is_none() {
+        bail!("--freeze, --linear-probe and --pretrained-lr-scale act on pretrained layers: add --init default (the built-in model) or --init FILE");
+    }
+    model.transfer = o.transfer.clone();
     let mut history: Vec<EpochLog> = Vec::new();
     let mut start_epoch = 0;
     let mut best: Option<(f64, f64)> = None;
@@ -340,6 +388,16 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             o.batch
         ),
     );
+    if !o.transfer.is_plain() {
+        let t = &o.transfer;
+        let state = |frozen: bool| if frozen { "frozen".to_string() } else { format!("lr x {}", t.pretrained_lr_scale) };
+        say(o.quiet, format!("transfer: front end {}, body {}, head lr x 1", state(t.freeze_front), state(t.freeze_body)));
+    }
+    if let Some(when) = o.bn_reestimate.filter(|w| w.at_start() && start_epoch == 0) {
+        let n = reestimate_bn(&model, &loader, &train_idx, policy)?;
+        let when = if when == BnReestimate::Both { "both" } else { "start" };
+        say(o.quiet, format!("--bn-reestimate {when}: BatchNorm running statistics recomputed on {n} windows of the training clips"));
+    }
     let multi_label = ds.is_multi_label();
     if multi_label && cfg.loss == Loss::Softmax {
         say(o.quiet, "the set has clips with several labels: softmax shares each clip's target among them (--loss sigmoid scores each label on its own)");
@@ -349,6 +407,8 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     let warmup = ((o.warmup * total as f32).round() as usize).max(1);
     let summary_base = json!({
         "data": o.data.display().to_string(),
+        "recipe": o.recipe.as_ref().map(|p| p.display().to_string()),
+        "command": o.command,
         "train_clips": train_idx.len(),
         "val_clips": val_idx.len(),
         "batch": o.batch,
@@ -365,6 +425,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         "eval_crops": o.eval_crops,
         "loss": cfg.loss,
         "device": model.dev.name(),
+        "init": o.init.as_ref().map(|p| crate::builtin::display(p)),
+        "transfer": o.transfer,
+        "bn_reestimate": o.bn_reestimate,
     });
 
     for epoch in start_epoch..o.epochs {
@@ -425,6 +488,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             secs,
             log.audio_per_second
         );
+        if o.bn_reestimate.is_some_and(|w| w.at_eval()) {
+            reestimate_bn(&model, &loader, &train_idx, policy)?;
+        }
         let mut epoch_scores = None;
         let metric = if !val_idx.is_empty() {
             let (probs, ys) = predict(&model, &loader, &ds, &val_idx, policy);
@@ -607,6 +673,8 @@ fn settle_resume(o: &TrainOptions, ckpt: &ModelFile, path: &Path) -> Result<Trai
     settle(&mut o.filter_mask, "filter_mask", given("filter_mask"), stored, &mut changed);
     settle(&mut o.eval_crops, "eval_crops", given("eval_crops"), stored, &mut changed);
     settle(&mut o.selection, "selection", given_sel, stored, &mut changed);
+    settle(&mut o.transfer, "transfer", false, stored, &mut changed);
+    settle(&mut o.bn_reestimate, "bn_reestimate", given("bn_reestimate"), stored, &mut changed);
     if !changed.is_empty() {
         say(
             o.quiet,
