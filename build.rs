@@ -11,7 +11,8 @@ fn main() {
             "error: {MODEL} is missing: wavnet embeds it as its built-in model (`wavnet tag` without --model). \
              It is committed in the repository: check out the whole tree (`git checkout -- {MODEL}`, or `git lfs pull` \
              if it is a pointer), or train one with `wavnet train --recipe recipes/everyday.toml --out runs/everyday` \
-             and copy runs/everyday/best.safetensors to {MODEL}."
+             and copy runs/everyday/best.safetensors to {MODEL}. To build before it is committed, any model file \
+             written by `wavnet train` (OUT/best.safetensors) placed there will do as a stand-in (do not commit it)."
         );
         std::process::exit(1);
     }
