@@ -1,281 +1,111 @@
 #!/usr/bin/env python3
-"""Transfer-learning study (issue #8): fine-tuning a source model against training from scratch
-at the same budget, on few clips per class.
+"""Transfer-learning study (issue #8): fine-tuning a source model against training from scratch at
+the same budget, with K clips per class.
 
-Source: `wavnet train --data recipes/everyday/source.csv` (ESC-50 folds 1-4 without the ESC-10
-classes, plus UrbanSound8K folds 1-9), or a model given with --source. Targets: ESC-10 (folds 1-3
-train, fold 4 validation) and FSDD (split train / split test), each with K clips per class (a
-seeded subset of the training part, drawn again for every seed) and with all of them. Each
-(target, K, seed) trains twice with the same flags, epochs and seed: from scratch (the source's
-architecture, sample rate, crop and loss) and from the source model (`--init SOURCE` plus --transfer).
-The score is the validation accuracy of the last epoch (--metric best: of the best epoch).
-Prints a Markdown table of mean ± sd over the seeds and writes it to --results.
+Targets: ESC-10 (folds 1-3 train, fold 4 held out) and FSDD (split train, split test held out).
+For each K and seed, a seeded subset of K clips per class of the training part (`all` = every
+clip) is written as a manifest, and trained twice with the same flags, seed and number of clip
+passes (epochs = --passes / clips, at least --min-epochs): from scratch, and from --source with
+`--init SOURCE` plus --transfer-args. Runs have no validation set; each run's last model is scored
+once by `wavnet eval` on the held-out part. Results go to OUT/results.jsonl (a killed study goes
+on where it stopped) and a Markdown table of mean ± sd over the seeds is printed.
 
-Run from the repository root (builds the release binary unless --wavnet is given):
-  python3 benches/transfer.py --source runs/source/best.safetensors --epochs 5:60,10:40,20:30,all:20
-  python3 benches/transfer.py --epochs 1 --seeds 0 --k 5 --source-epochs 1      # a smoke test
-  python3 benches/transfer.py --source S --compare 10 --epochs 40               # the options at K = 10
-Runs live in --workdir (default runs/transfer); a run whose last.safetensors holds all its
-epochs is not trained again, so a killed study continues where it stopped.
+Source model (ESC-50 folds 1-4 without the ESC-10 classes, plus UrbanSound8K folds 1-9):
+  wavnet train --data recipes/everyday/source.csv --epochs 40 --device cpu --out runs/source
+The study (from the repository root, after `cargo build --release`; the README's table):
+  python3 benches/transfer.py --source runs/source/last.safetensors --target esc10 --out runs/transfer
+One transfer option at a time against plain fine-tuning, at one K:
+  python3 benches/transfer.py --source S --k 5 --arms transfer --transfer-args="--linear-probe"
 """
-import argparse
-import concurrent.futures
-import csv
-import json
-import os
-import random
-import shlex
-import statistics
-import struct
-import subprocess
-import sys
+import argparse, csv, json, os, random, subprocess, sys, statistics, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "data")
+TARGETS = {
+    "esc10": ("esc10/manifest.csv", lambda r: r["fold"] != "4", ["--fold", "4"]),
+    "fsdd": ("fsdd/manifest.csv", lambda r: r["split"] == "train", ["--split", "test"]),
+}
 
-# --compare: the transfer options, one at a time and in the usual combinations.
-VARIANTS = [
-    ("scratch", None),
-    ("fine-tune (all layers at --lr)", ""),
-    ("--pretrained-lr-scale 0.1", "--pretrained-lr-scale 0.1"),
-    ("--bn-reestimate start", "--bn-reestimate start"),
-    ("--bn-reestimate start, --pretrained-lr-scale 0.1", "--bn-reestimate start --pretrained-lr-scale 0.1"),
-    ("--freeze front", "--freeze front"),
-    ("--freeze front, --pretrained-lr-scale 0.1", "--freeze front --pretrained-lr-scale 0.1"),
-    ("--linear-probe", "--linear-probe"),
-    ("--linear-probe --bn-reestimate start", "--linear-probe --bn-reestimate start"),
-]
-
-
-def parse_args():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wavnet", help="the binary (default: build and use target/release/wavnet)")
-    ap.add_argument("--source", help="source model file (default: train one on --source-data)")
-    ap.add_argument("--source-data", default="recipes/everyday/source.csv")
-    ap.add_argument("--source-epochs", type=int, default=40)
-    ap.add_argument("--source-args", default="--val-split val", help="extra flags of the source's training")
-    ap.add_argument("--targets", default="esc10,fsdd", help="comma-separated: esc10, fsdd")
-    ap.add_argument("--k", default="5,10,20,all", help="clips per class, comma-separated; `all` = the whole training part")
-    ap.add_argument("--epochs", default="5:60,10:40,20:30,all:20",
-                    help="epochs per K as K:E pairs (the same for transfer and scratch), or one number for every K")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--transfer", default="", help="flags of the transfer runs besides --init, e.g. '--pretrained-lr-scale 0.1'")
-    ap.add_argument("--train-args", default="--device cpu --batch 32 --lr 3e-3 --augment default",
-                    help="flags of every target run (transfer and scratch); --batch is lowered to the training clips")
-    ap.add_argument("--compare", metavar="K", help="instead: every transfer option (and scratch) at this K")
-    ap.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
-                    help="with --compare: these variants instead of the built-in list (FLAGS `scratch` = no --init)")
-    ap.add_argument("--metric", choices=["last", "best"], default="last")
-    ap.add_argument("--jobs", type=int, default=1, help="trainings at once")
-    ap.add_argument("--workdir", default="runs/transfer")
-    ap.add_argument("--results", help="Markdown results file (default: WORKDIR/results.md)")
-    return ap.parse_args()
-
-
-def st_metadata(path):
-    """The metadata of a safetensors file (its JSON header's __metadata__)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(f.read(n)).get("__metadata__", {})
-
-
-def finished(out, epochs):
-    """The training summary of a run in `out` that completed `epochs` epochs, else None."""
-    path = os.path.join(out, "last.safetensors")
-    if not os.path.isfile(path):
-        return None
-    s = json.loads(st_metadata(path).get("wavnet.summary", "{}"))
-    return s if s.get("epochs_done") == epochs and s.get("history") else None
-
-
-def run_score(out, epochs, metric):
-    """Validation accuracy (%) of a finished run in `out`, or None if it is not finished."""
-    s = finished(out, epochs)
-    if s is None:
-        return None
-    accs = [h["val_accuracy"] for h in s["history"]]
-    if None in accs:
-        sys.exit(f"{out}: a run without validation scores")
-    return 100.0 * (accs[-1] if metric == "last" else max(accs))
-
-
-def train(wavnet, args, out, log):
-    cmd = [wavnet, "train", "--quiet", "--force", "--out", out] + args
-    with open(log, "w") as f:
-        f.write(shlex.join(cmd) + "\n")
-        f.flush()
-        p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        tail = open(log).read()[-2000:]
-        sys.exit(f"training failed (exit {p.returncode}): {shlex.join(cmd)}\n{tail}")
-
-
-def read_rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def target_parts(name):
-    """(train rows, validation rows) of a target, fnames made absolute."""
-    if name == "esc10":
-        path = os.path.join(SHARED, "esc10", "manifest.csv")
-        rows = read_rows(path)
-        tr = [r for r in rows if r["fold"] in ("1", "2", "3")]
-        va = [r for r in rows if r["fold"] == "4"]
-    elif name == "fsdd":
-        path = os.path.join(SHARED, "fsdd", "manifest.csv")
-        rows = read_rows(path)
-        tr = [r for r in rows if r["split"] == "train"]
-        va = [r for r in rows if r["split"] == "test"]
-    else:
-        sys.exit(f"--targets: unknown target {name!r} (esc10, fsdd)")
+def subset(shared, target, k, seed, out):
+    rel, is_train, _ = TARGETS[target]
+    path = os.path.join(shared, "data", rel)
     base = os.path.dirname(os.path.abspath(path))
-    absolute = lambda rs: [(os.path.join(base, r["fname"]), r["label"]) for r in rs]
-    return absolute(tr), absolute(va)
-
-
-def subset_manifest(workdir, target, k, seed, tr, va):
-    """Writes the manifest of K clips per class (seeded) plus the validation part; returns
-    (path, training clips)."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if is_train(r)]
     by = {}
-    for f, l in tr:
-        by.setdefault(l, []).append(f)
-    if k == "all":
-        chosen = tr
-    else:
-        rng = random.Random(f"{target}-{k}-{seed}")
-        chosen = []
-        for label in sorted(by):
-            files = sorted(by[label])
-            if len(files) < int(k):
-                sys.exit(f"{target}: class {label} has {len(files)} training clips, fewer than K = {k}")
-            chosen += [(f, label) for f in rng.sample(files, int(k))]
-    path = os.path.join(workdir, "manifests", f"{target}-k{k}-s{seed}.csv")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["fname", "label", "split"])
-        w.writerows([(p, l, "train") for p, l in chosen] + [(p, l, "val") for p, l in va])
-    return path, len(chosen)
-
-
-def epochs_for(spec, k):
-    if ":" not in spec:
-        return int(spec)
-    table = dict(p.split(":") for p in spec.split(","))
-    if str(k) not in table:
-        sys.exit(f"--epochs {spec}: no budget for K = {k}")
-    return int(table[str(k)])
-
-
-def mean_sd(v):
-    if not v:
-        return "-"
-    sd = statistics.stdev(v) if len(v) > 1 else 0.0
-    return f"{statistics.mean(v):.1f} ± {sd:.1f}"
-
+    for r in rows:
+        by.setdefault(r["label"], []).append(r)
+    rng = random.Random(f"{target}-{k}-{seed}")
+    picked = []
+    for label in sorted(by):
+        rs = sorted(by[label], key=lambda r: r["fname"])
+        rng.shuffle(rs)
+        picked += rs if k == "all" else rs[: int(k)]
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["fname", "label"])
+        for r in picked:
+            w.writerow([os.path.join(base, r["fname"]), r["label"]])
+    return len(picked)
 
 def main():
-    a = parse_args()
-    os.chdir(ROOT)
-    os.makedirs(a.workdir, exist_ok=True)
-    cache = os.path.join(a.workdir, "cache")
-    wavnet = a.wavnet
-    if not wavnet:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
-        wavnet = os.path.join(ROOT, "target", "release", "wavnet")
-    source = a.source
-    if not source:
-        out = os.path.join(a.workdir, "source")
-        if finished(out, a.source_epochs) is None:
-            print(f"training the source model on {a.source_data} ({a.source_epochs} epochs) ...", file=sys.stderr, flush=True)
-            train(wavnet, ["--data", a.source_data, "--epochs", str(a.source_epochs), "--disk-cache", cache]
-                  + shlex.split(a.train_args) + shlex.split(a.source_args), out, os.path.join(a.workdir, "source.log"))
-        source = os.path.join(out, "best.safetensors")
-    cfg = json.loads(st_metadata(source)["wavnet.config"])
-    # Scratch runs: the source's architecture (sizes, sample rate, crop, dropout, loss).
-    arch_json = os.path.join(a.workdir, "source-config.json")
-    with open(arch_json, "w") as f:
-        json.dump(cfg, f)
-    arch = ["--config", arch_json]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wavnet", default="target/release/wavnet")
+    ap.add_argument("--shared", default="../shared")
+    ap.add_argument("--source", required=True, help="source model file (or 'default')")
+    ap.add_argument("--target", choices=TARGETS, default="esc10")
+    ap.add_argument("--k", default="5,10,20,all")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--passes", type=int, default=12000, help="clip passes per run (epochs = passes / clips)")
+    ap.add_argument("--min-epochs", type=int, default=20)
+    ap.add_argument("--arms", default="scratch,transfer")
+    ap.add_argument("--transfer-args", default="", help="extra train flags of the transfer arm")
+    ap.add_argument("--train-args", default="--augment default --batch 32 --lr 3e-3")
+    ap.add_argument("--out", default="runs/transfer")
+    ap.add_argument("--results", default=None)
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    results = a.results or os.path.join(a.out, "results.jsonl")
+    done = set()
+    if os.path.exists(results):
+        for line in open(results):
+            d = json.loads(line); done.add((d["target"], d["k"], d["arm"], d["seed"], d["transfer_args"]))
+    for k in a.k.split(","):
+        for seed in a.seeds.split(","):
+            man = os.path.join(a.out, f"{a.target}-k{k}-s{seed}.csv")
+            n = subset(a.shared, a.target, k, seed, man)
+            epochs = max(a.min_epochs, round(a.passes / n))
+            for arm in a.arms.split(","):
+                targs = a.transfer_args if arm == "transfer" else ""
+                if (a.target, k, arm, int(seed), targs) in done:
+                    continue
+                run = os.path.join(a.out, f"{a.target}-k{k}-{arm}{'-' + targs.replace(' ', '').replace('-', '') if targs else ''}-s{seed}")
+                cmd = [a.wavnet, "train", "--data", man, "--epochs", str(epochs), "--seed", seed, "--device", "cpu",
+                       "--out", run, "--force", "--quiet"] + a.train_args.split()
+                if arm == "transfer":
+                    cmd += ["--init", a.source] + targs.split()
+                t0 = time.time()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                secs = time.time() - t0
+                ev = subprocess.run([a.wavnet, "eval", "--model", os.path.join(run, "last.safetensors"), "--device", "cpu",
+                                     "--data", os.path.join(a.shared, "data", TARGETS[a.target][0]), "--json"] + TARGETS[a.target][2],
+                                    check=True, capture_output=True, text=True)
+                acc = json.loads(ev.stdout)["scores"]["accuracy"] * 100
+                d = {"target": a.target, "k": k, "arm": arm, "seed": int(seed), "transfer_args": targs, "clips": n,
+                     "epochs": epochs, "acc": acc, "train_s": round(secs, 1), "cmd": " ".join(cmd)}
+                with open(results, "a") as f:
+                    f.write(json.dumps(d) + "\n")
+                print(f"{a.target} k={k} {arm} {targs} seed {seed}: {acc:.2f} % ({n} clips, {epochs} epochs, {secs:.0f} s)", flush=True)
+    table(results)
 
-    if a.compare:
-        variants = VARIANTS
-        if a.variant:
-            variants = [(v.split("=", 1)[0], None if v.split("=", 1)[1] == "scratch" else v.split("=", 1)[1]) for v in a.variant]
-        ks = [a.compare]
-    else:
-        variants = [("scratch", None), ("transfer", a.transfer)]
-        ks = a.k.split(",")
-    targets = a.targets.split(",")
-
-    jobs = []  # (target, k, variant name, seed, out, args, epochs)
-    for target in targets:
-        tr, va = target_parts(target)
-        for k in ks:
-            epochs = epochs_for(a.epochs, k)
-            for seed in a.seeds:
-                manifest, n = subset_manifest(a.workdir, target, k, seed, tr, va)
-                common = shlex.split(a.train_args)
-                if "--batch" in common:
-                    i = common.index("--batch")
-                    common[i + 1] = str(min(int(common[i + 1]), n))
-                common = ["--data", manifest, "--val-split", "val", "--epochs", str(epochs), "--seed", str(seed),
-                          "--disk-cache", cache] + common
-                for vi, (name, flags) in enumerate(variants):
-                    extra = arch if flags is None else ["--init", source, "--crop", str(cfg["crop_seconds"])] + shlex.split(flags)
-                    tag = "scratch" if flags is None else ("transfer" if not a.compare else f"v{vi}")
-                    out = os.path.join(a.workdir, target, f"k{k}-{tag}-s{seed}")
-                    jobs.append((target, k, name, seed, out, common + extra, epochs))
-
-    def work(j):
-        target, k, name, seed, out, args, epochs = j
-        score = run_score(out, epochs, a.metric)
-        if score is None:
-            os.makedirs(out, exist_ok=True)
-            train(wavnet, args, out, out + ".log")
-            score = run_score(out, epochs, a.metric)
-        print(f"{target} K={k} {name} seed {seed}: {score:.1f} %", file=sys.stderr, flush=True)
-        return score
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
-        scores = list(ex.map(work, jobs))
-
-    runs_csv = os.path.join(a.workdir, "runs.csv")
-    with open(runs_csv, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["target", "k", "variant", "seed", "epochs", "accuracy", "out"])
-        for (target, k, name, seed, out, _, epochs), s in zip(jobs, scores):
-            w.writerow([target, k, name, seed, epochs, f"{s:.2f}", out])
-    acc = {}
-    for (target, k, name, _, _, _, epochs), s in zip(jobs, scores):
-        acc.setdefault((target, k, name, epochs), []).append(s)
-
-    lines = [f"Source: `{source}`. Validation accuracy ({a.metric} epoch), mean ± sd over seeds {' '.join(map(str, a.seeds))}; "
-             f"flags of every run: `{a.train_args}`" + (f"; transfer: `--init SOURCE {a.transfer}`" if not a.compare else "") + ".", ""]
-    if a.compare:
-        lines += [f"| target | K | epochs | variant | accuracy % | vs scratch |", "|---|---|---|---|---|---|"]
-        for target in targets:
-            epochs = epochs_for(a.epochs, a.compare)
-            base = acc.get((target, a.compare, variants[0][0], epochs), [])
-            for name, _ in variants:
-                v = acc[(target, a.compare, name, epochs)]
-                delta = f"{statistics.mean(v) - statistics.mean(base):+.1f}" if base and name != variants[0][0] else ""
-                lines.append(f"| {target} | {a.compare} | {epochs} | {name} | {mean_sd(v)} | {delta} |")
-    else:
-        lines += ["| target | clips per class | epochs | scratch % | transfer % | transfer - scratch |", "|---|---|---|---|---|---|"]
-        for target in targets:
-            for k in ks:
-                epochs = epochs_for(a.epochs, k)
-                s, t = acc[(target, k, "scratch", epochs)], acc[(target, k, "transfer", epochs)]
-                lines.append(f"| {target} | {k} | {epochs} | {mean_sd(s)} | {mean_sd(t)} | {statistics.mean(t) - statistics.mean(s):+.1f} |")
-    table = "\n".join(lines) + "\n"
-    results = a.results or os.path.join(a.workdir, "results.md")
-    with open(results, "w") as f:
-        f.write(table)
-    print(table)
-    print(f"(each run: {runs_csv}; this table: {results})", file=sys.stderr)
-
+def table(results):
+    rows = [json.loads(l) for l in open(results)]
+    keys = sorted({(r["target"], r["k"], r["arm"], r["transfer_args"]) for r in rows}, key=lambda t: (t[0], 999 if t[1] == "all" else int(t[1]), t[2], t[3]))
+    print("| target | clips/class | arm | options | epochs | accuracy (mean ± sd) | seeds |")
+    print("|---|---|---|---|---|---|---|")
+    for t in keys:
+        accs = [r["acc"] for r in rows if (r["target"], r["k"], r["arm"], r["transfer_args"]) == t]
+        ep = {r["epochs"] for r in rows if (r["target"], r["k"], r["arm"], r["transfer_args"]) == t}
+        sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        print(f"| {t[0]} | {t[1]} | {t[2]} | {t[3] or '—'} | {','.join(map(str, sorted(ep)))} | {statistics.mean(accs):.1f} ± {sd:.1f} | {len(accs)} |")
 
 if __name__ == "__main__":
     main()
