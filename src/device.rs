@@ -11,6 +11,9 @@
 //! Gradients carry a `d` prefix. Every output is written with `=` (never accumulated), so no
 //! buffer needs zeroing. All tensors are contiguous row-major f32, PyTorch layouts.
 //! An output buffer is never also an input of the same call.
+use std::collections::BTreeMap;
+
+use crate::model::Config;
 
 /// A compute device: owns buffers and runs ops on them. Ops are enqueued; `download` (and
 /// `sync`) wait for everything enqueued before them.
@@ -186,6 +189,25 @@ pub trait Device {
     fn adamw_step(
         &self, param: &Self::Buf, m: &Self::Buf, v: &Self::Buf, grad: &Self::Buf, n: usize, hp: &AdamW,
     );
+
+    // ---------------------------------------------------------------- whole-model eval
+    /// This device's own eval-mode forward of a whole model, built from the model's tensor
+    /// `values` for batches of up to `batch` clips of `len` samples, when it has one that is
+    /// faster than the op-by-op path (the `cpu` device: BatchNorm folded into the convs, fused
+    /// passes; `crate::cpu::fused_eval`). `None` (the default): eval runs op by op.
+    fn fused_eval(
+        &self, _cfg: &Config, _values: &BTreeMap<String, Vec<f32>>, _batch: usize, _len: usize,
+    ) -> Option<Box<dyn FusedEval>> {
+        None
+    }
+}
+
+/// A whole-model eval-mode forward with its weights folded in (see `Device::fused_eval`). It
+/// equals the op-by-op eval forward within float rounding, and goes stale when the model's
+/// values change (the model rebuilds it).
+pub trait FusedEval: Send {
+    /// logits (N, K) = the eval-mode forward of x (N, L), N <= the batch it was built for.
+    fn forward(&mut self, x: &[f32], logits: &mut [f32]);
 }
 
 /// AdamW hyper-parameters for one step of one tensor.

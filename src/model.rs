@@ -10,7 +10,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::{AdamW, Device};
+use crate::device::{AdamW, Device, FusedEval};
 
 /// The architecture, read from the model file: other sizes need no code change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -327,6 +327,8 @@ pub struct Model<D: Device> {
     pub batch: usize,
     /// Samples per example (L).
     pub len: usize,
+    /// Writing a value directly needs `values_changed()` afterwards (the fused eval forward
+    /// holds a folded copy).
     pub tensors: Vec<Tensor<D>>,
     /// AdamW steps taken.
     pub step: u64,
@@ -353,6 +355,11 @@ pub struct Model<D: Device> {
     losses: D::Buf,    // (B)
     /// Whether the last forward applied dropout (the head then reads `dropped`).
     used_dropout: std::cell::Cell<Option<u32>>,
+    /// The device's fused eval forward (`Device::fused_eval`): None until the first eval-mode
+    /// forward after the values changed, Some(None) where the device has none.
+    fused: std::cell::RefCell<Option<Option<Box<dyn FusedEval>>>>,
+    /// Whether eval-mode forwards may use it (`set_fused_eval`).
+    fused_on: bool,
 }
 
 /// BatchNorm constants (PyTorch defaults).
@@ -430,6 +437,8 @@ impl<D: Device> Model<D> {
             targets: dev.alloc(b * k),
             losses: dev.alloc(b),
             used_dropout: std::cell::Cell::new(None),
+            fused: std::cell::RefCell::new(None),
+            fused_on: true,
             dev,
             cfg,
             batch,
@@ -462,9 +471,40 @@ impl<D: Device> Model<D> {
         }
     }
 
+    /// Whether eval-mode forwards run through the device's fused path when it has one (the
+    /// default; `cpu`: BatchNorm folded into the convs, see `crate::cpu::fused_eval`) or op by
+    /// op (the reference the fused path is tested against).
+    pub fn set_fused_eval(&mut self, on: bool) {
+        self.fused_on = on;
+    }
+
+    /// Drops the fused eval forward, whose weights are a copy: call it after writing tensor
+    /// values directly (`tensors[i].value`). Training steps and train-mode forwards call it.
+    pub fn values_changed(&self) {
+        self.fused.borrow_mut().take();
+    }
+
+    /// An eval-mode forward through the device's fused path, built from the current values on
+    /// first use; false where there is none (or it is off), and the caller runs op by op.
+    fn fused_forward(&self, x: &[f32]) -> bool {
+        if !self.fused_on {
+            return false;
+        }
+        let mut slot = self.fused.borrow_mut();
+        let plan = slot.get_or_insert_with(|| self.dev.fused_eval(&self.cfg, &self.values(), self.batch, self.len));
+        let Some(plan) = plan else { return false };
+        let mut logits = vec![0.0; self.batch * self.cfg.classes];
+        plan.forward(x, &mut logits);
+        self.dev.upload(&self.logits.v, &logits);
+        self.used_filter_mask.set(false);
+        self.used_dropout.set(None);
+        true
+    }
+
     /// Forward pass on `x` (B, L) (uploaded here). `train`: batch statistics (running
     /// statistics updated), the filter mask of `set_filter_mask` if one is set, and dropout
-    /// with masks from `dropout_seed`; else eval mode.
+    /// with masks from `dropout_seed`; else eval mode, through the device's fused path when it
+    /// has one (then only `logits` is updated, not the other activations).
     pub fn forward(&self, x: &[f32], train: bool, dropout_seed: u32) {
         self.forward_with(x, train, dropout_seed, None);
     }
@@ -487,6 +527,11 @@ impl<D: Device> Model<D> {
     /// filter mask) instead of the layers' own momentum (0 for frozen groups).
     fn forward_with(&self, x: &[f32], train: bool, dropout_seed: u32, stats_momentum: Option<f32>) {
         assert_eq!(x.len(), self.batch * self.len, "forward: input must be (batch, len)");
+        if train {
+            self.values_changed(); // running statistics move
+        } else if self.fused_forward(x) {
+            return;
+        }
         let momentum = |g: Group| match stats_momentum {
             Some(m) => m,
             None if self.transfer.frozen(g) => 0.0,
@@ -620,6 +665,7 @@ impl<D: Device> Model<D> {
     /// Under `transfer`: frozen groups are skipped entirely, the others but the head learn at
     /// `lr * pretrained_lr_scale` (decay included, as AdamW scales it by the rate).
     pub fn adamw_step(&mut self, lr: f32, weight_decay: f32) {
+        self.values_changed();
         self.step += 1;
         let (b1, b2) = (0.9f32, 0.999f32);
         let s = self.step as i32;
@@ -649,6 +695,7 @@ impl<D: Device> Model<D> {
 
     /// An activation of the last forward by name: front, norm, masked (norm after the filter
     /// mask; only meaningful when the last forward applied one), block{i}, pooled, logits.
+    /// After an eval-mode forward through a fused path (`set_fused_eval`) only logits is current.
     pub fn activation(&self, name: &str) -> Option<Vec<f32>> {
         let buf = match name {
             "front" => &self.front.v,

@@ -5,8 +5,10 @@
 //! Reductions over the batch (weight gradients) are summed over fixed chunks of the batch in a
 //! fixed order, so results are bit-for-bit the same whatever the number of threads.
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
-use crate::device::{AdamW, Device};
+use crate::device::{AdamW, Device, FusedEval};
+use crate::model::Config;
 
 pub mod adamw;
 pub mod batchnorm;
@@ -14,6 +16,7 @@ pub mod conv1d;
 pub mod dropout;
 pub mod filter_mask;
 pub mod filterbank;
+pub mod fused_eval;
 pub mod gabor;
 pub mod globalpool;
 pub mod linear;
@@ -244,5 +247,16 @@ impl Device for CpuDevice {
     }
     fn adamw_step(&self, param: &CpuBuf, m: &CpuBuf, v: &CpuBuf, grad: &CpuBuf, n: usize, hp: &AdamW) {
         adamw::adamw_step(&mut param.0.borrow_mut(), &mut m.0.borrow_mut(), &mut v.0.borrow_mut(), &grad.0.borrow(), n, hp)
+    }
+    fn fused_eval(&self, cfg: &Config, values: &BTreeMap<String, Vec<f32>>, batch: usize, len: usize) -> Option<Box<dyn FusedEval>> {
+        // The model checked its tensors when it was built, so this only fails on a bug; the
+        // op-by-op path then runs instead, loudly.
+        match fused_eval::CpuFusedEval::new(cfg, values, batch, len, rayon::current_num_threads()) {
+            Ok(f) => Some(Box::new(f)),
+            Err(e) => {
+                eprintln!("warning: the fused eval forward cannot be built ({e}); running eval op by op");
+                None
+            }
+        }
     }
 }
