@@ -360,6 +360,8 @@ pub struct Model<D: Device> {
     fused: std::cell::RefCell<Option<Option<Box<dyn FusedEval>>>>,
     /// Whether eval-mode forwards may use it (`set_fused_eval`).
     fused_on: bool,
+    /// Whether the last forward went through it (then only `logits` is current).
+    last_fused: std::cell::Cell<bool>,
 }
 
 /// BatchNorm constants (PyTorch defaults).
@@ -439,6 +441,7 @@ impl<D: Device> Model<D> {
             used_dropout: std::cell::Cell::new(None),
             fused: std::cell::RefCell::new(None),
             fused_on: true,
+            last_fused: std::cell::Cell::new(false),
             dev,
             cfg,
             batch,
@@ -498,6 +501,7 @@ impl<D: Device> Model<D> {
         self.dev.upload(&self.logits.v, &logits);
         self.used_filter_mask.set(false);
         self.used_dropout.set(None);
+        self.last_fused.set(true);
         true
     }
 
@@ -532,6 +536,7 @@ impl<D: Device> Model<D> {
         } else if self.fused_forward(x) {
             return;
         }
+        self.last_fused.set(false);
         let momentum = |g: Group| match stats_momentum {
             Some(m) => m,
             None if self.transfer.frozen(g) => 0.0,
@@ -695,8 +700,14 @@ impl<D: Device> Model<D> {
 
     /// An activation of the last forward by name: front, norm, masked (norm after the filter
     /// mask; only meaningful when the last forward applied one), block{i}, pooled, logits.
-    /// After an eval-mode forward through a fused path (`set_fused_eval`) only logits is current.
+    /// After an eval-mode forward through a fused path (`set_fused_eval`) only logits is current,
+    /// and asking for another activation panics (a programming error, not stale data).
     pub fn activation(&self, name: &str) -> Option<Vec<f32>> {
+        assert!(
+            name == "logits" || !self.last_fused.get(),
+            "activation `{name}`: the last forward was the fused eval forward, which keeps no activations \
+             (call set_fused_eval(false) before an eval forward whose activations you read)"
+        );
         let buf = match name {
             "front" => &self.front.v,
             "norm" => &self.norm.v,

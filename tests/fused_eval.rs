@@ -106,3 +106,13 @@ fn the_model_uses_the_fused_path_in_eval_and_rebuilds_it_after_a_training_step()
     m.forward(&x, false, 0);
     assert_close_scaled("fused after values_changed", &m.logits(), &plain_logits(&cfg, &m.values(), batch, len, &x), TOL);
 }
+
+#[test]
+#[should_panic(expected = "keeps no activations")]
+fn reading_an_activation_after_a_fused_eval_forward_is_refused_not_stale() {
+    let (cfg, values, len) = odd_model(2);
+    let m = Model::new(CpuDevice::new(), cfg, &values, 2, len).expect("model");
+    m.forward(&noise(2 * len, 3, -1.0, 1.0), false, 0);
+    assert!(m.activation("logits").is_some(), "logits are current after a fused forward");
+    let _ = m.activation("front");
+}
