@@ -7,26 +7,11 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use wavnet::data::audio::write_wav;
 
-const SR: u32 = 8000;
-const CLASSES: [&str; 3] = ["high", "low", "noise"];
-
-/// A tiny architecture so that training takes a fraction of a second.
-const TINY: &str = r#"{"sample_rate": 8000, "filters": 16, "taps": 101, "hop": 80, "fmin": 60.0, "fmax": 3800.0,
-  "crop_seconds": 0.5, "channels": [16, 32], "convs_per_block": 1, "dropout": 0.0, "classes": 3}"#;
-
-fn clip(class: usize, rng: &mut impl Rng) -> Vec<f32> {
-    let n = rng.random_range(2400..4800);
-    let f = [1800.0, 300.0, 0.0][class];
-    (0..n)
-        .map(|i| {
-            let noise = rng.random_range(-1.0..1.0f32);
-            if class == 2 { 0.5 * noise } else { 0.5 * (2.0 * std::f32::consts::PI * f * i as f32 / SR as f32).sin() + 0.02 * noise }
-        })
-        .collect()
-}
+mod common;
+use common::{clip, CLASSES, SR, TINY};
 
 /// Generated tones: `set/manifest.csv` (3 classes, folds 1-4, 3 clips each), `two/manifest.csv`
 /// (2 of the classes, louder: other statistics), the tiny config, and a tiny source model

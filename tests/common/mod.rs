@@ -32,3 +32,23 @@ pub fn assert_close_scaled(what: &str, got: &[f32], want: &[f32], rel: f32) {
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
     assert_close(what, got, want, rel * scale, 0.0);
 }
+
+/// Generated clips for the command-line tests: class 0 a 1.8 kHz tone, 1 a 300 Hz tone, 2 noise.
+pub const SR: u32 = 8000;
+pub const CLASSES: [&str; 3] = ["high", "low", "noise"];
+
+/// A tiny architecture so that training takes a fraction of a second.
+pub const TINY: &str = r#"{"sample_rate": 8000, "filters": 16, "taps": 101, "hop": 80, "fmin": 60.0, "fmax": 3800.0,
+  "crop_seconds": 0.5, "channels": [16, 32], "convs_per_block": 1, "dropout": 0.0, "classes": 3}"#;
+
+/// One clip of 0.3-0.6 s of class `class` (see `CLASSES`).
+pub fn clip(class: usize, rng: &mut impl rand::Rng) -> Vec<f32> {
+    let n = rng.random_range(2400..4800);
+    let f = [1800.0, 300.0, 0.0][class];
+    (0..n)
+        .map(|i| {
+            let noise = rng.random_range(-1.0..1.0f32);
+            if class == 2 { 0.5 * noise } else { 0.5 * (2.0 * std::f32::consts::PI * f * i as f32 / SR as f32).sin() + 0.02 * noise }
+        })
+        .collect()
+}
