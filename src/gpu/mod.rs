@@ -29,10 +29,9 @@ mod gabor;
 mod globalpool;
 mod linear;
 mod log_energy;
+mod loss;
 mod maxpool;
 mod relu;
-mod sigmoid_bce;
-mod softmax_ce;
 mod window_system;
 
 pub use window_system::private_runtime_dir;
@@ -1069,13 +1068,13 @@ impl Device for GpuDevice {
     fn softmax_ce_forward_backward(
         &self, losses: &GpuBuf, dlogits: &GpuBuf, logits: &GpuBuf, targets: &GpuBuf, b: usize, k: usize,
     ) {
-        softmax_ce::forward_backward(self, losses, dlogits, logits, targets, b, k)
+        loss::forward_backward(self, &loss::SOFTMAX_CE, losses, dlogits, logits, targets, b, k)
     }
 
     fn sigmoid_bce_forward_backward(
         &self, losses: &GpuBuf, dlogits: &GpuBuf, logits: &GpuBuf, targets: &GpuBuf, b: usize, k: usize,
     ) {
-        sigmoid_bce::forward_backward(self, losses, dlogits, logits, targets, b, k)
+        loss::forward_backward(self, &loss::SIGMOID_BCE, losses, dlogits, logits, targets, b, k)
     }
 
     fn adamw_step(&self, param: &GpuBuf, m: &GpuBuf, v: &GpuBuf, grad: &GpuBuf, n: usize, hp: &AdamW) {
