@@ -166,6 +166,13 @@ fn series<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The legend box every figure draws, at `pos`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>, pos: SeriesLabelPosition,
+) -> Result<()> {
+    chart.configure_series_labels().position(pos).background_style(WHITE.mix(0.9)).border_style(BLACK).draw().map_err(plot_err)
+}
+
 const C_TRAIN: RGBColor = RGBColor(31, 119, 180);
 const C_VAL: RGBColor = RGBColor(214, 39, 40);
 const C_MAP: RGBColor = RGBColor(44, 160, 44);
@@ -193,7 +200,7 @@ fn loss_figure(h: &[EpochLog]) -> Result<String> {
         chart.configure_mesh().x_label_formatter(&whole).x_desc("epoch").y_desc("loss").draw().map_err(plot_err)?;
         series(&mut chart, train, C_TRAIN, "training")?;
         series(&mut chart, val, C_VAL, "validation")?;
-        chart.configure_series_labels().background_style(WHITE.mix(0.9)).border_style(BLACK).draw().map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
@@ -216,13 +223,7 @@ fn accuracy_figure(h: &[EpochLog]) -> Result<String> {
         series(&mut chart, pts(h, |e| e.val_accuracy), C_VAL, "validation accuracy")?;
         series(&mut chart, pts(h, |e| e.val_map), C_MAP, "validation mAP")?;
         series(&mut chart, pts(h, |e| e.val_lwlrap), C_LWL, "validation lwlrap")?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
@@ -354,13 +355,7 @@ fn per_class_figure(s: &Scores, labels: &[String]) -> Result<String> {
             .map_err(plot_err)?
             .label("recall")
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], C_VAL.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
@@ -467,7 +462,7 @@ fn gabor_figure(cfg: &Config, mu: &[f32], sigma: &[f32]) -> Result<String> {
                 .map_err(plot_err)?
                 .label("learned")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], C_VAL.stroke_width(2)));
-            c.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.9)).border_style(BLACK).draw().map_err(plot_err)?;
+            legend(&mut c, SeriesLabelPosition::UpperLeft)?;
         }
         root.present().map_err(plot_err)?;
     }
