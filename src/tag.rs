@@ -283,6 +283,9 @@ pub fn tag<D: Device>(dev: D, o: &TagOptions) -> Result<TagOutcome> {
     };
     let model_name = crate::builtin::display(&o.model);
     let top_k = o.top_k.clamp(1, labels.len());
+    if top_k < o.top_k {
+        eprintln!("note: -k {} is more than the model's {} classes; each file gets all {top_k}", o.top_k, labels.len());
+    }
 
     let (mut files, mut failed) = collect_inputs(&o.inputs);
     for (p, why) in &failed {

@@ -89,6 +89,12 @@ fn trains_on_separable_sounds_then_tags_and_evaluates_them() {
         assert!(p1 >= p2 && p1 <= 1.0 && p2 >= 0.0, "probabilities ranked: {r:?}");
         assert_eq!(r[6], model.display().to_string(), "the model on every row");
     }
+    // -k above the class count: every class, and a note that says so
+    let o = wavnet().args(["tag", "--device", "cpu", "-k", "5", "--model"]).arg(&model).arg(&test).output().unwrap();
+    assert!(o.status.success(), "tag -k 5 failed: {}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("-k 5 is more than the model's 3 classes"), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("file,label_1,prob_1,label_2,prob_2,label_3,prob_3,windows,model\n"));
 
     let o = wavnet().args(["eval", "--device", "cpu", "--json", "--model"]).arg(&model).arg("--data").arg(&test).output().unwrap();
     assert!(o.status.success(), "eval failed: {}", String::from_utf8_lossy(&o.stderr));
