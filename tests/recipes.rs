@@ -51,12 +51,14 @@ fn recordings<'a>(rows: impl Iterator<Item = &'a Row>) -> HashSet<String> {
     rows.map(Row::recording).collect()
 }
 
-/// Every clip of `held_back`'s recordings is absent from `source` (and `source` is not empty).
-fn assert_disjoint(source: &str, held_back: &HashSet<String>, what: &str) {
+/// Every clip of `held_back`'s recordings is absent from `source` (and `source` is not empty);
+/// returns `source`'s rows for the caller's own checks.
+fn assert_disjoint(source: &str, held_back: &HashSet<String>, what: &str) -> Vec<Row> {
     let rows = read(source);
     assert!(rows.len() > 100, "{source}: only {} clips", rows.len());
     let shared: Vec<&str> = rows.iter().filter(|r| held_back.contains(&r.recording())).map(|r| r.fname.as_str()).collect();
     assert!(shared.is_empty(), "{source} holds {} clips of {what}'s recordings, e.g. {:?}", shared.len(), &shared[..shared.len().min(3)]);
+    rows
 }
 
 #[test]
@@ -74,21 +76,20 @@ fn pretraining_sources_hold_no_recording_of_the_fold_they_are_scored_on() {
     // the manifests are worth having: without the filter these sources would leak
     let leaks = all.iter().filter(|r| r.source == "urbansound8k" && esc50_f4.contains(&r.recording())).count();
     assert!(leaks > 0, "no UrbanSound8K slice shares a recording with ESC-50 fold 4 any more: is the id parsing right?");
-    assert_disjoint("pretrain-esc10.csv", &esc10_f4, "ESC-10 fold 4");
-    assert_disjoint("pretrain-esc50.csv", &esc50_f4, "ESC-50 fold 4");
-    assert_disjoint("pretrain-us8k.csv", &us8k_f9, "UrbanSound8K fold 9");
-    assert!(read("pretrain-esc10.csv").iter().all(|r| !(r.source == "esc50" && esc10.contains(&r.label))));
-    assert!(read("pretrain-esc50.csv").iter().all(|r| r.source == "urbansound8k"));
-    assert!(read("pretrain-us8k.csv").iter().all(|r| r.source == "esc50"));
+    let for_esc10 = assert_disjoint("pretrain-esc10.csv", &esc10_f4, "ESC-10 fold 4");
+    let for_esc50 = assert_disjoint("pretrain-esc50.csv", &esc50_f4, "ESC-50 fold 4");
+    let for_us8k = assert_disjoint("pretrain-us8k.csv", &us8k_f9, "UrbanSound8K fold 9");
+    assert!(for_esc10.iter().all(|r| !(r.source == "esc50" && esc10.contains(&r.label))));
+    assert!(for_esc50.iter().all(|r| r.source == "urbansound8k"));
+    assert!(for_us8k.iter().all(|r| r.source == "esc50"));
 }
 
 #[test]
 fn the_model_cards_clean_held_back_set_shares_no_recording_with_training() {
     let all = read("manifest.csv");
     let train = recordings(all.iter().filter(|r| r.split == "train"));
-    let clean = read("val-clean.csv");
+    let clean = assert_disjoint("val-clean.csv", &train, "the train split");
     assert!(clean.iter().all(|r| r.split == "val"));
-    assert_disjoint("val-clean.csv", &train, "the train split");
     let held_back = all.iter().filter(|r| r.split == "val").count();
     assert!(clean.len() < held_back && clean.len() > held_back * 9 / 10, "{} of {held_back}", clean.len());
 }
