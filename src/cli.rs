@@ -223,6 +223,12 @@ pub struct TrainArgs {
     /// Fraction of the steps spent on linear warm-up before cosine decay, 0 to 1.
     #[arg(long, default_value_t = 0.05, value_parser = |s: &str| float_in(s, 0.0, 1.0, Ends::Closed))]
     pub warmup: f32,
+    /// Weight averaging (stochastic weight averaging, SWA): the final model is the mean of the
+    /// weights and BatchNorm running statistics after each of the last N epochs (0 = off, the
+    /// last epoch's weights). The last epoch is validated and saved with the averaged weights;
+    /// earlier epochs are unchanged (README "Results" has what it measured).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(0..=1_000_000))]
+    pub average_last: usize,
     /// Seed for initialisation, shuffling, crops, augmentation, dropout and --val-fraction;
     /// `cpu` runs are bit-for-bit repeatable with the same seed.
     #[arg(long, default_value_t = 0)]
@@ -599,6 +605,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 lr: a.lr,
                 weight_decay: a.weight_decay,
                 warmup: a.warmup,
+                average_last: a.average_last,
                 seed: a.seed,
                 sample_rate: a.sample_rate,
                 crop_seconds: a.crop,

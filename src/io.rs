@@ -91,14 +91,19 @@ pub struct ModelFile {
     pub values: BTreeMap<String, Vec<f32>>,
     /// AdamW moments, present in checkpoints.
     pub moments: BTreeMap<String, (Vec<f32>, Vec<f32>)>,
+    /// The running sum of `--average-last` (tensor name -> sum of its values over the epochs
+    /// averaged so far; the count is in the train state), present in checkpoints of such runs.
+    pub average_sum: BTreeMap<String, Vec<f32>>,
     /// Free-form JSON: training summary (`wavnet.summary`) and resume state (`wavnet.train_state`).
     pub summary: serde_json::Value,
     pub train_state: Option<serde_json::Value>,
 }
 
-/// Saves a model (and with `train_state`, its optimizer state: a checkpoint).
+/// Saves a model (and with `train_state`, its optimizer state and the `--average-last` running
+/// sum `average_sum`: a checkpoint).
 pub fn save_model<D: Device>(
     path: &Path, model: &Model<D>, labels: &[String], summary: &serde_json::Value, train_state: Option<&serde_json::Value>,
+    average_sum: &BTreeMap<String, Vec<f32>>,
 ) -> Result<()> {
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     let values = model.values();
@@ -119,6 +124,10 @@ pub fn save_model<D: Device>(
             let shape = model.tensors.iter().find(|t| t.spec.name == name).expect("tensor").spec.shape.clone();
             tensors.push((format!("optim.m.{name}"), shape.clone(), m));
             tensors.push((format!("optim.v.{name}"), shape, v));
+        }
+        for (name, sum) in average_sum {
+            let shape = model.tensors.iter().find(|t| &t.spec.name == name).expect("tensor").spec.shape.clone();
+            tensors.push((format!("average.{name}"), shape, sum.clone()));
         }
     }
     write_safetensors(path, &tensors, meta)
@@ -144,17 +153,20 @@ pub fn load_model(path: &Path) -> Result<ModelFile> {
     let mut values = BTreeMap::new();
     let mut ms: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     let mut vs: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut average_sum = BTreeMap::new();
     for (name, (_, v)) in f.tensors {
         if let Some(n) = name.strip_prefix("optim.m.") {
             ms.insert(n.to_string(), v);
         } else if let Some(n) = name.strip_prefix("optim.v.") {
             vs.insert(n.to_string(), v);
+        } else if let Some(n) = name.strip_prefix("average.") {
+            average_sum.insert(n.to_string(), v);
         } else {
             values.insert(name, v);
         }
     }
     let moments = ms.into_iter().filter_map(|(n, m)| vs.remove(&n).map(|v| (n, (m, v)))).collect();
-    Ok(ModelFile { cfg, labels, values, moments, summary, train_state })
+    Ok(ModelFile { cfg, labels, values, moments, average_sum, summary, train_state })
 }
 
 /// What `wavnet info --model` prints: labels, sample rate, crop, size and the training summary

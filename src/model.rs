@@ -724,6 +724,23 @@ impl<D: Device> Model<D> {
         self.tensors.iter().map(|t| (t.spec.name.clone(), self.dev.download(&t.value))).collect()
     }
 
+    /// Replaces the value of every tensor (parameters and running statistics) by `values`'s,
+    /// which must hold each by name at its size; the optimizer state is kept.
+    pub fn set_values(&self, values: &BTreeMap<String, Vec<f32>>) -> Result<(), String> {
+        for t in &self.tensors {
+            let v = values.get(&t.spec.name).ok_or_else(|| format!("no value for `{}`", t.spec.name))?;
+            let n: usize = t.spec.shape.iter().product();
+            if v.len() != n {
+                return Err(format!("`{}` has {} values, expected {n}", t.spec.name, v.len()));
+            }
+        }
+        for t in &self.tensors {
+            self.dev.upload(&t.value, &values[&t.spec.name]);
+        }
+        self.values_changed();
+        Ok(())
+    }
+
     /// Gradients of every trainable tensor, by name.
     pub fn grads(&self) -> BTreeMap<String, Vec<f32>> {
         self.tensors

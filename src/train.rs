@@ -37,6 +37,9 @@ pub struct TrainOptions {
     pub weight_decay: f32,
     /// Fraction of all steps spent warming the learning rate up from 0.
     pub warmup: f32,
+    /// Weight averaging: the final model is the mean of the values (parameters and running
+    /// statistics) after each of the last `average_last` epochs; 0 = off.
+    pub average_last: usize,
     pub seed: u64,
     pub sample_rate: u32,
     pub crop_seconds: f32,
@@ -141,6 +144,37 @@ pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f32) -> f32 {
     let span = total.saturating_sub(warmup).max(1);
     let p = ((step - warmup) as f32 / span as f32).min(1.0);
     0.5 * lr * (1.0 + (std::f32::consts::PI * p).cos())
+}
+
+/// `--average-last`: a running sum of tensor values over epochs (f32, so a checkpoint holds it
+/// exactly and `--resume` continues bit for bit), and their mean.
+#[derive(Default)]
+pub struct WeightAverage {
+    /// Tensor name -> sum of its values over the `n` epochs added.
+    pub sum: BTreeMap<String, Vec<f32>>,
+    pub n: usize,
+}
+
+impl WeightAverage {
+    /// Adds one epoch's values (every tensor; the first call fixes the names and sizes).
+    pub fn add(&mut self, values: &BTreeMap<String, Vec<f32>>) {
+        for (name, v) in values {
+            let s = self.sum.entry(name.clone()).or_insert_with(|| vec![0.0; v.len()]);
+            s.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+        }
+        self.n += 1;
+    }
+
+    /// The mean of the values added (empty before the first).
+    pub fn mean(&self) -> BTreeMap<String, Vec<f32>> {
+        let k = self.n.max(1) as f32;
+        self.sum.iter().map(|(name, s)| (name.clone(), s.iter().map(|x| x / k).collect())).collect()
+    }
+}
+
+/// Whether epoch `epoch` (0-based) of `epochs` is one of the last `last` that are averaged.
+pub fn averaged_epoch(epoch: usize, epochs: usize, last: usize) -> bool {
+    last > 0 && epoch + last >= epochs
 }
 
 /// The per-step dropout seed: a function of the run seed and the step only (bit-for-bit resume).
@@ -270,6 +304,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         }
         None => o,
     };
+    if o.average_last > o.epochs {
+        bail!("--average-last {} is more than --epochs {}: average at most every epoch", o.average_last, o.epochs);
+    }
 
     let mut dopts = o.dataset.clone();
     if let Some(r) = &resume {
@@ -335,6 +372,8 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
     let mut best: Option<(f64, f64)> = None;
     // The validation scores and epoch of the best model (for the report).
     let mut best_scores: Option<(Scores, usize)> = None;
+    // `--average-last`: the sum of the values after each averaged epoch so far.
+    let mut average = WeightAverage::default();
     if let Some(r) = &resume {
         let st = r.train_state.clone().context("the checkpoint has no training state")?;
         model.set_moments(&r.moments, st["step"].as_u64().unwrap_or(0)).map_err(anyhow::Error::msg)?;
@@ -342,6 +381,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         history = serde_json::from_value(st["history"].clone()).unwrap_or_default();
         best = st["best"].as_array().map(|a| (a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0)));
         best_scores = serde_json::from_value(st["best_scores"].clone()).ok();
+        average = WeightAverage { sum: r.average_sum.clone(), n: st["averaged"].as_u64().unwrap_or(0) as usize };
         say(o.quiet, format!("resuming after epoch {start_epoch} (step {})", model.step));
     }
 
@@ -415,6 +455,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         "lr": o.lr,
         "weight_decay": o.weight_decay,
         "warmup": o.warmup,
+        "average_last": o.average_last,
         "epochs": o.epochs,
         "seed": o.seed,
         "selection": o.selection,
@@ -463,6 +504,13 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         }
         model.dev.sync();
         bar.finish_and_clear();
+        let averaged_now = averaged_epoch(epoch, o.epochs, o.average_last);
+        if averaged_now {
+            average.add(&model.values());
+            if epoch + 1 == o.epochs {
+                model.set_values(&average.mean()).map_err(anyhow::Error::msg)?;
+            }
+        }
         if loss_n == 0 {
             loss_sum = model.loss(o.batch) as f64;
             loss_n = 1;
@@ -488,6 +536,9 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             secs,
             log.audio_per_second
         );
+        if averaged_now && epoch + 1 == o.epochs {
+            line += &format!("  (weights averaged over the last {} epochs)", average.n);
+        }
         if o.bn_reestimate.is_some_and(|w| w.at_eval()) {
             reestimate_bn(&model, &loader, &train_idx, policy)?;
         }
@@ -531,15 +582,16 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         if is_best {
             let mut s = summary.clone();
             s["best_epoch"] = json!(epoch + 1);
-            save_model(&best_path, &model, &labels, &s, None)?;
+            save_model(&best_path, &model, &labels, &s, None, &BTreeMap::new())?;
         }
         let state = json!({
             "epochs_done": epoch + 1,
             "history": history,
             "best": best.map(|b| [b.0, b.1]),
             "best_scores": best_scores,
+            "averaged": average.n,
         });
-        save_model(&ckpt_path, &model, &labels, &summary, Some(&state))?;
+        save_model(&ckpt_path, &model, &labels, &summary, Some(&state), &average.sum)?;
         if o.stop_after == Some(epoch + 1) {
             say(o.quiet, format!("stopping after epoch {} (--stop-after)", epoch + 1));
             return Ok(());
@@ -562,7 +614,10 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         ("clips".into(), format!("{} training, {} validation, {} classes", train_idx.len(), val_idx.len(), labels.len())),
         ("device".into(), model.dev.name()),
         ("model".into(), format!("{} parameters, {} Hz, crop {} s, {} loss", cfg.parameter_count(), cfg.sample_rate, cfg.crop_seconds, cfg.loss)),
-        ("training".into(), format!("{} epochs, batch {}, lr {}, weight decay {}, seed {}", o.epochs, o.batch, o.lr, o.weight_decay, o.seed)),
+        ("training".into(), {
+            let avg = if o.average_last > 0 { format!(", weights averaged over the last {} epochs", o.average_last) } else { String::new() };
+            format!("{} epochs, batch {}, lr {}, weight decay {}, seed {}{avg}", o.epochs, o.batch, o.lr, o.weight_decay, o.seed)
+        }),
         ("best model".into(), format!("{} (epoch {best_epoch})", best_path.display())),
         ("wall time".into(), format!("{:.1} s", started.elapsed().as_secs_f64())),
     ];
@@ -666,6 +721,7 @@ fn settle_resume(o: &TrainOptions, ckpt: &ModelFile, path: &Path) -> Result<Trai
     settle(&mut o.weight_decay, "weight_decay", given("weight_decay"), stored, &mut changed);
     settle(&mut o.warmup, "warmup", given("warmup"), stored, &mut changed);
     settle(&mut o.epochs, "epochs", given("epochs"), stored, &mut changed);
+    settle(&mut o.average_last, "average_last", given("average_last"), stored, &mut changed);
     settle(&mut o.seed, "seed", given("seed"), stored, &mut changed);
     settle(&mut o.label_smoothing, "label_smoothing", given("label_smoothing"), stored, &mut changed);
     settle(&mut o.augment, "augment", given("augment"), stored, &mut changed);
@@ -763,6 +819,27 @@ mod tests {
         assert!((lr_at(5, total, warm, 1.0) - 1.0).abs() < 1e-6);
         assert!(lr_at(52, total, warm, 1.0) < 0.55 && lr_at(52, total, warm, 1.0) > 0.45);
         assert!(lr_at(99, total, warm, 1.0) < 1e-3);
+    }
+
+    #[test]
+    fn weight_average_is_the_mean_of_the_values_added() {
+        let mut a = WeightAverage::default();
+        let v = |x: f32, y: f32| BTreeMap::from([("w".to_string(), vec![x, y]), ("b".to_string(), vec![x * 10.0])]);
+        a.add(&v(1.0, 2.0));
+        a.add(&v(2.0, -4.0));
+        a.add(&v(6.0, 5.0));
+        let m = a.mean();
+        assert_eq!(a.n, 3);
+        assert_eq!(m["w"], vec![3.0, 1.0]);
+        assert_eq!(m["b"], vec![30.0]);
+    }
+
+    #[test]
+    fn the_last_n_epochs_are_averaged() {
+        let picked: Vec<usize> = (0..10).filter(|&e| averaged_epoch(e, 10, 3)).collect();
+        assert_eq!(picked, vec![7, 8, 9]);
+        assert!((0..10).all(|e| !averaged_epoch(e, 10, 0)));
+        assert_eq!((0..4).filter(|&e| averaged_epoch(e, 4, 4)).count(), 4);
     }
 
     #[test]

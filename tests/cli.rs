@@ -237,6 +237,48 @@ fn cpu_training_is_repeatable_and_resume_loses_nothing() {
 }
 
 #[test]
+fn average_last_saves_the_mean_of_the_last_epochs_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = make_set(&tmp.path().join("d"), 8, 4);
+    // The plain run's values after epochs 3 and 4 (a checkpoint after 3, then resumed).
+    let plain = tmp.path().join("plain");
+    assert!(train(&data, &plain, 4, &["--stop-after", "3"]).status.success());
+    let v3 = wavnet::io::load_model(&plain.join("last.safetensors")).unwrap().values;
+    assert!(train(&data, &plain, 4, &["--resume"]).status.success());
+    let v4 = wavnet::io::load_model(&plain.join("last.safetensors")).unwrap().values;
+    assert_ne!(v3, v4);
+
+    let avg = tmp.path().join("avg");
+    let o = train(&data, &avg, 4, &["--average-last", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = wavnet::io::load_model(&avg.join("last.safetensors")).unwrap();
+    assert_eq!(m.values.keys().collect::<Vec<_>>(), v4.keys().collect::<Vec<_>>());
+    for (name, got) in &m.values {
+        let want: Vec<f32> = v3[name].iter().zip(&v4[name]).map(|(a, b)| (a + b) / 2.0).collect();
+        assert_eq!(got, &want, "`{name}` is the mean of epochs 3 and 4 (running statistics too)");
+    }
+    assert_eq!(m.summary["average_last"], 2);
+    let best = wavnet::io::load_model(&avg.join("best.safetensors")).unwrap();
+    assert_eq!(best.values, m.values, "without validation the saved model is the averaged one");
+
+    // Killed inside the averaged epochs and resumed: the same bits.
+    let killed = tmp.path().join("killed");
+    assert!(train(&data, &killed, 4, &["--average-last", "2", "--stop-after", "3"]).status.success());
+    let k = wavnet::io::load_model(&killed.join("last.safetensors")).unwrap();
+    assert_eq!(k.train_state.unwrap()["averaged"], 1);
+    assert_eq!(k.average_sum, v3, "the checkpoint holds the running sum (epoch 3 alone)");
+    let o = train(&data, &killed, 4, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(wavnet::io::load_model(&killed.join("last.safetensors")).unwrap().values, m.values);
+
+    // More epochs averaged than trained: refused, naming both flags.
+    let o = train(&data, &tmp.path().join("bad"), 4, &["--average-last", "5"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--average-last 5") && err.contains("--epochs 4"), "{err}");
+}
+
+#[test]
 fn cpu_training_gives_the_same_bits_on_one_and_two_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let data = make_set(&tmp.path().join("d"), 8, 9);
