@@ -7,40 +7,23 @@
       for each N: the mean of snapshots LAST-N+1..LAST (every tensor, running statistics
       included, as `train --average-last N` does), scored by `wavnet eval --fold FOLD`
 
-Needs numpy; WAVNET (default target/release/wavnet) is the binary.
+Needs numpy and safetensors (`pip install numpy safetensors`); WAVNET (default
+target/release/wavnet) is the binary.
 """
-import json, os, shutil, struct, subprocess, sys, time
+import json, os, shutil, subprocess, sys, time
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 WAVNET = os.environ.get("WAVNET", "target/release/wavnet")
 
 
 def read(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    tensors = {}
-    for k, v in header.items():
-        if k == "__metadata__" or k.startswith(("optim.", "average.")):
-            continue
-        s, e = v["data_offsets"]
-        tensors[k] = np.frombuffer(data[s:e], dtype=np.float32).reshape(v["shape"])
-    return header["__metadata__"], tensors
-
-
-def write(path, meta, tensors):
-    header, blobs, off = {"__metadata__": meta}, [], 0
-    for k in sorted(tensors):
-        b = tensors[k].astype(np.float32).tobytes()
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    """(metadata, {name: array}) of a model file, without the optimizer and averaging state."""
+    with safe_open(path, "np") as f:
+        meta = f.metadata()
+        return meta, {k: f.get_tensor(k) for k in f.keys() if not k.startswith(("optim.", "average."))}
 
 
 def watch(runs):
@@ -58,8 +41,8 @@ def watch(runs):
             os.makedirs(os.path.join(r, "snaps"), exist_ok=True)
             tmp = os.path.join(r, "snaps", "tmp")
             shutil.copy(p, tmp)  # train writes last.safetensors by rename: a copy is whole
-            meta, _ = read(tmp)
-            epochs = json.loads(meta["wavnet.train_state"])["epochs_done"]
+            with safe_open(tmp, "np") as f:
+                epochs = json.loads(f.metadata()["wavnet.train_state"])["epochs_done"]
             os.rename(tmp, os.path.join(r, "snaps", f"e{epochs:04d}.safetensors"))
         time.sleep(2)
 
@@ -72,7 +55,7 @@ def score(run, data, fold, last, ns):
             total = {k: v.astype(np.float64) for k, v in t.items()} if total is None else {k: total[k] + t[k] for k in total}
         meta = {k: v for k, v in meta.items() if k != "wavnet.train_state"}
         out = os.path.join(run, f"average-last-{n}.safetensors")
-        write(out, meta, {k: v / n for k, v in total.items()})
+        save_file({k: (v / n).astype(np.float32) for k, v in total.items()}, out, metadata=meta)
         r = subprocess.run([WAVNET, "eval", "--model", out, "--data", data, "--fold", str(fold), "--json"], capture_output=True, text=True, check=True)
         acc = json.loads(r.stdout)["scores"]["accuracy"]
         print(f"{run}: epoch {last} averaged over the last {n}: {100 * acc:.1f} %", flush=True)
