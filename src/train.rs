@@ -505,9 +505,11 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
         model.dev.sync();
         bar.finish_and_clear();
         let averaged_now = averaged_epoch(epoch, o.epochs, o.average_last);
+        // The last epoch of an averaging run: the model becomes the mean from here on.
+        let average_done = averaged_now && epoch + 1 == o.epochs;
         if averaged_now {
             average.add(&model.values());
-            if epoch + 1 == o.epochs {
+            if average_done {
                 model.set_values(&average.mean()).map_err(anyhow::Error::msg)?;
             }
         }
@@ -536,7 +538,7 @@ pub fn train<D: Device>(dev: D, o: &TrainOptions) -> Result<()> {
             secs,
             log.audio_per_second
         );
-        if averaged_now && epoch + 1 == o.epochs {
+        if average_done {
             line += &format!("  (weights averaged over the last {} epochs)", average.n);
         }
         if o.bn_reestimate.is_some_and(|w| w.at_eval()) {
