@@ -47,19 +47,25 @@ def watch(runs):
         time.sleep(2)
 
 
+def average(run, last, ns):
+    """{n: (metadata, mean of snapshots last-n+1..last)} for each n, reading each snapshot once."""
+    out, total, meta = {}, None, None
+    for k in range(1, max(ns) + 1):  # the newest first, so each n is a prefix of the walk
+        m, t = read(os.path.join(run, "snaps", f"e{last - k + 1:04d}.safetensors"))
+        meta = meta or {key: v for key, v in m.items() if key != "wavnet.train_state"}
+        total = {key: v.astype(np.float64) for key, v in t.items()} if total is None else {key: total[key] + t[key] for key in total}
+        if k in ns:
+            out[k] = (meta, {key: (v / k).astype(np.float32) for key, v in total.items()})
+    return out
+
+
 def score(run, data, fold, last, ns):
-    for n in ns:
-        meta, total = None, None
-        for e in range(last - n + 1, last + 1):
-            meta, t = read(os.path.join(run, "snaps", f"e{e:04d}.safetensors"))
-            total = {k: v.astype(np.float64) for k, v in t.items()} if total is None else {k: total[k] + t[k] for k in total}
-        meta = {k: v for k, v in meta.items() if k != "wavnet.train_state"}
+    for n, (meta, mean) in sorted(average(run, last, ns).items()):
         out = os.path.join(run, f"average-last-{n}.safetensors")
-        save_file({k: (v / n).astype(np.float32) for k, v in total.items()}, out, metadata=meta)
+        save_file(mean, out, metadata=meta)
         r = subprocess.run([WAVNET, "eval", "--model", out, "--data", data, "--fold", str(fold), "--json"], capture_output=True, text=True, check=True)
         acc = json.loads(r.stdout)["scores"]["accuracy"]
         print(f"{run}: epoch {last} averaged over the last {n}: {100 * acc:.1f} %", flush=True)
-
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "watch":
